@@ -1,0 +1,50 @@
+# skiff: `make run` starts a one-node cluster, `make test` runs every tier.
+GO        ?= go
+BIN       := bin/skiff
+VERSION   ?= v0.1.0-dev
+LDFLAGS   := -s -w -X skiff/internal/version.Version=$(VERSION)
+DATA_DIR  ?= /var/lib/skiff/server
+GOLANGCI  := bin/golangci-lint
+GOLANGCI_VERSION := v2.7.2
+
+export GOFLAGS := -buildvcs=false
+
+.PHONY: all build run test unit integration fuzz bench lint deps clean
+
+all: build
+
+deps:
+	./hack/install-deps.sh
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/skiff
+
+run: deps build
+	./$(BIN) server --data-dir $(DATA_DIR)
+
+# Every tier: lint, unit tests with the race detector, a short fuzz run of
+# each decoder, and the integration tests against a real etcd.
+test: deps build lint unit fuzz integration
+
+unit:
+	$(GO) test -race -count=1 ./internal/... ./cmd/...
+
+fuzz:
+	./hack/fuzz.sh 10s
+
+integration: build
+	SKIFF_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 20m ./test/integration/...
+
+bench: build
+	$(GO) run ./test/bench -out docs/benchmarks.md
+
+lint:
+	@test -z "$$(gofmt -l cmd internal test hack 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd internal test hack; exit 1; }
+	$(GO) vet ./...
+	@if [ -x $(GOLANGCI) ]; then $(GOLANGCI) run ./...; else echo "lint: golangci-lint not built (make $(GOLANGCI))"; fi
+
+$(GOLANGCI):
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,125 @@
+// Command skiff is the single binary of the skiff cluster: `skiff server`
+// runs a control plane, `skiff kubectl` is the upstream kubectl, and
+// `skiff version` prints what this build is.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+
+	"skiff/internal/app"
+	"skiff/internal/version"
+)
+
+func main() {
+	// `skiff kubectl ...` (or the binary called as kubectl) hands every
+	// argument to kubectl untouched.
+	if filepath.Base(os.Args[0]) == "kubectl" {
+		os.Exit(runKubectl(os.Args[1:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "kubectl" {
+		os.Exit(runKubectl(os.Args[2:]))
+	}
+	root := &cobra.Command{
+		Use:           "skiff",
+		Short:         "skiff: a Kubernetes-compatible cluster in one binary",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(serverCommand(), versionCommand(), kubectlPlaceholder())
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(level slog.Level) *slog.Logger {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+	klog.SetSlogLogger(log)
+	return log
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+}
+
+func versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the skiff version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintf(cmd.OutOrStdout(), "skiff version %s (Kubernetes %s)\n", version.Version, version.GitVersion())
+		},
+	}
+}
+
+// kubectlPlaceholder documents the kubectl subcommand in help output; the
+// real dispatch happens in main before cobra parses anything.
+func kubectlPlaceholder() *cobra.Command {
+	return &cobra.Command{
+		Use:                "kubectl",
+		Short:              "Run kubectl against the cluster (admin kubeconfig by default)",
+		DisableFlagParsing: true,
+		RunE: func(_ *cobra.Command, args []string) error {
+			os.Exit(runKubectl(args))
+			return nil
+		},
+	}
+}
+
+func serverCommand() *cobra.Command {
+	cfg := app.DefaultServerConfig()
+	var verbose bool
+	var mode string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a skiff server: API server and embedded etcd (and later the rest of the control plane)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			level := slog.LevelInfo
+			if verbose {
+				level = slog.LevelDebug
+			}
+			cfg.Logger = newLogger(level)
+			var m uint32
+			if _, err := fmt.Sscanf(mode, "%o", &m); err != nil {
+				return fmt.Errorf("invalid --write-kubeconfig-mode %q: %w", mode, err)
+			}
+			cfg.KubeconfigMode = os.FileMode(m)
+			ctx, cancel := signalContext()
+			defer cancel()
+			err := app.RunServer(ctx, cfg)
+			if err == nil {
+				cfg.Logger.Info("skiff server stopped")
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&cfg.DataDir, "data-dir", "d", cfg.DataDir, "directory for the server's state (etcd data, certificates)")
+	f.StringVar(&cfg.BindAddress, "bind-address", cfg.BindAddress, "address the API server listens on")
+	f.IntVar(&cfg.HTTPSPort, "https-listen-port", cfg.HTTPSPort, "HTTPS port of the API server")
+	f.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "IP other nodes reach the API server on (default: the default route's address)")
+	f.StringVar(&cfg.AdvertiseAddress, "node-ip", "", "alias of --advertise-address")
+	f.StringVarP(&cfg.WriteKubeconfig, "write-kubeconfig", "o", cfg.WriteKubeconfig, "where to write the admin kubeconfig")
+	f.StringVar(&mode, "write-kubeconfig-mode", "0600", "file mode of the admin kubeconfig")
+	f.StringSliceVar(&cfg.DatastoreEndpoints, "datastore-endpoint", nil, "external etcd endpoints (http://HOST:PORT,...) instead of the embedded etcd")
+	f.IntVar(&cfg.EtcdClientPort, "etcd-client-port", cfg.EtcdClientPort, "loopback client port of the embedded etcd")
+	f.IntVar(&cfg.EtcdPeerPort, "etcd-peer-port", cfg.EtcdPeerPort, "loopback peer port of the embedded etcd")
+	f.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "IPv4 range of Service cluster IPs")
+	f.StringVar(&cfg.NodePortRange, "service-node-port-range", cfg.NodePortRange, "port range of NodePort Services")
+	f.StringSliceVar(&cfg.TLSSANs, "tls-san", nil, "extra names or IPs for the serving certificate")
+	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "do not run a node agent in the server process")
+	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	return cmd
+}

@@ -1,0 +1,263 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"skiff/internal/registry"
+	"skiff/internal/storage"
+)
+
+// deleteOptions reads DeleteOptions from the body or the query.
+func deleteOptions(q *request) (*metav1.DeleteOptions, error) {
+	opts := &metav1.DeleteOptions{}
+	if q.r.Body != nil {
+		data, err := io.ReadAll(q.r.Body)
+		if err != nil {
+			return nil, badRequest("reading request body: %v", err)
+		}
+		if len(data) > 0 {
+			info, _, err := requestSerializer(q.r)
+			if err != nil {
+				return nil, err
+			}
+			want := metav1.SchemeGroupVersion.WithKind("DeleteOptions")
+			if _, _, err := info.Serializer.Decode(data, &want, opts); err != nil {
+				return nil, badRequest("error decoding DeleteOptions: %v", err)
+			}
+		}
+	}
+	query := q.r.URL.Query()
+	if v := query.Get("gracePeriodSeconds"); v != "" {
+		g, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, badRequest("invalid gracePeriodSeconds: %s", v)
+		}
+		opts.GracePeriodSeconds = &g
+	}
+	if v := query.Get("propagationPolicy"); v != "" {
+		p := metav1.DeletionPropagation(v)
+		opts.PropagationPolicy = &p
+	}
+	if v := query.Get("orphanDependents"); v != "" {
+		b := v == "true"
+		opts.OrphanDependents = &b
+	}
+	opts.DryRun = append(opts.DryRun, query["dryRun"]...)
+	var errs field.ErrorList
+	if p := opts.PropagationPolicy; p != nil {
+		switch *p {
+		case metav1.DeletePropagationBackground, metav1.DeletePropagationForeground, metav1.DeletePropagationOrphan:
+		default:
+			errs = append(errs, field.NotSupported(field.NewPath("propagationPolicy"), *p, []string{"Foreground", "Background", "Orphan", "nil"}))
+		}
+		if opts.OrphanDependents != nil {
+			errs = append(errs, field.Invalid(field.NewPath("propagationPolicy"), *p, "orphanDependents and deletionPropagation cannot be both set"))
+		}
+	}
+	if g := opts.GracePeriodSeconds; g != nil && *g < 0 {
+		zero := int64(0)
+		opts.GracePeriodSeconds = &zero
+	}
+	for _, d := range opts.DryRun {
+		if d != metav1.DryRunAll {
+			errs = append(errs, field.NotSupported(field.NewPath("dryRun"), d, []string{"All"}))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, invalid(metaDeleteGK, "", errs)
+	}
+	return opts, nil
+}
+
+// preconditionCheck enforces DeleteOptions.preconditions.
+func preconditionCheck(gr schema.GroupResource, name string, opts *metav1.DeleteOptions) func(runtime.Object) error {
+	return func(current runtime.Object) error {
+		if opts.Preconditions == nil {
+			return nil
+		}
+		m, err := meta.Accessor(current)
+		if err != nil {
+			return err
+		}
+		if uid := opts.Preconditions.UID; uid != nil && *uid != m.GetUID() {
+			return apierrors.NewConflict(gr, name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", *uid, m.GetUID()))
+		}
+		if rv := opts.Preconditions.ResourceVersion; rv != nil && *rv != m.GetResourceVersion() {
+			return apierrors.NewConflict(gr, name, fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *rv, m.GetResourceVersion()))
+		}
+		return nil
+	}
+}
+
+func (s *Server) serveDelete(q *request) {
+	opts, err := deleteOptions(q)
+	if err != nil {
+		s.writeError(q.w, q.r, err)
+		return
+	}
+	out, code, err := s.deleteOne(q.r.Context(), q, q.namespace, q.name, opts)
+	if err != nil {
+		s.writeError(q.w, q.r, err)
+		return
+	}
+	s.writeObject(q, code, out)
+}
+
+// deleteOne deletes one object. Objects with finalizers (and namespaces,
+// whose content must go first) are only marked for deletion: they get a
+// deletionTimestamp and the answer is 202 with the object. Otherwise the
+// object is removed and the answer is 200 with a success Status (the object
+// itself for pods, as upstream).
+func (s *Server) deleteOne(ctx context.Context, q *request, ns, name string, opts *metav1.DeleteOptions) (runtime.Object, int, error) {
+	key := storageKey(q.res, ns, name)
+	gr := q.gr()
+	dryRun := len(opts.DryRun) > 0
+	current, err := s.store.Get(ctx, key)
+	if err != nil {
+		return nil, 0, toStatusError(err, gr, name)
+	}
+	if err := preconditionCheck(gr, name, opts)(current); err != nil {
+		return nil, 0, err
+	}
+	if needsGracefulDeletion(current) {
+		if dryRun {
+			out, err := s.prepareForOutput(q.res, current)
+			return out, http.StatusAccepted, err
+		}
+		updated, err := s.store.Update(ctx, key, func(cur runtime.Object) (runtime.Object, error) {
+			if err := preconditionCheck(gr, name, opts)(cur); err != nil {
+				return nil, err
+			}
+			m, _ := meta.Accessor(cur)
+			if m.GetDeletionTimestamp() == nil {
+				now := metav1.Now()
+				zero := int64(0)
+				m.SetDeletionTimestamp(&now)
+				m.SetDeletionGracePeriodSeconds(&zero)
+				if nsObj, ok := cur.(*corev1.Namespace); ok {
+					nsObj.Status.Phase = corev1.NamespaceTerminating
+				}
+			}
+			return cur, nil
+		}, nil)
+		if err != nil {
+			return nil, 0, toStatusError(err, gr, name)
+		}
+		if needsGracefulDeletion(updated) {
+			out, err := s.prepareForOutput(q.res, updated)
+			return out, http.StatusAccepted, err
+		}
+		current = updated
+	}
+	if dryRun {
+		return s.deletedResult(q, current)
+	}
+	deleted, err := s.store.Delete(ctx, key, preconditionCheck(gr, name, opts), s.deleteClaims(q))
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, 0, apierrors.NewNotFound(gr, name)
+		}
+		return nil, 0, toStatusError(err, gr, name)
+	}
+	return s.deletedResult(q, deleted)
+}
+
+func (s *Server) deletedResult(q *request, deleted runtime.Object) (runtime.Object, int, error) {
+	if q.res.Group == "" && q.res.Name == "pods" {
+		out, err := s.prepareForOutput(q.res, deleted)
+		return out, http.StatusOK, err
+	}
+	m, _ := meta.Accessor(deleted)
+	return &metav1.Status{
+		TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
+		Status:   metav1.StatusSuccess,
+		Details: &metav1.StatusDetails{
+			Name:  m.GetName(),
+			Group: q.res.Group,
+			Kind:  q.res.Name,
+			UID:   types.UID(m.GetUID()),
+		},
+	}, http.StatusOK, nil
+}
+
+// needsGracefulDeletion reports whether deleting obj must wait: it has
+// finalizers, or is a namespace whose content is not yet removed.
+func needsGracefulDeletion(obj runtime.Object) bool {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return false
+	}
+	return len(m.GetFinalizers()) > 0 || hasSpecFinalizers(obj)
+}
+
+// hasSpecFinalizers reports a namespace still waiting for its content to be
+// removed (spec.finalizers).
+func hasSpecFinalizers(obj runtime.Object) bool {
+	ns, ok := obj.(*corev1.Namespace)
+	return ok && len(ns.Spec.Finalizers) > 0
+}
+
+func (s *Server) serveDeleteCollection(q *request) {
+	ctx := q.r.Context()
+	opts, err := deleteOptions(q)
+	if err != nil {
+		s.writeError(q.w, q.r, err)
+		return
+	}
+	sel, err := s.parseSelection(q)
+	if err != nil {
+		s.writeError(q.w, q.r, err)
+		return
+	}
+	lopts := storage.ListOptions{Consistent: true}
+	if !sel.empty() {
+		lopts.Filter = sel.matchesStored
+	}
+	res, err := s.store.List(ctx, storagePrefix(q.res, q.namespace), lopts)
+	if err != nil {
+		s.writeError(q.w, q.r, toStatusError(err, q.gr(), ""))
+		return
+	}
+	var deleted []runtime.Object
+	for _, it := range res.Items {
+		m, _ := meta.Accessor(it)
+		if _, _, err := s.deleteOne(ctx, q, m.GetNamespace(), m.GetName(), opts); err != nil {
+			var se *apierrors.StatusError
+			if errors.As(err, &se) && se.ErrStatus.Code == http.StatusNotFound {
+				continue
+			}
+			s.writeError(q.w, q.r, err)
+			return
+		}
+		out, err := registry.FromStorage(q.res, it)
+		if err != nil {
+			s.writeError(q.w, q.r, err)
+			return
+		}
+		deleted = append(deleted, out)
+	}
+	list := q.res.NewList()
+	if err := meta.SetList(list, deleted); err != nil {
+		s.writeError(q.w, q.r, err)
+		return
+	}
+	setKind(list, q.res.GVK().GroupVersion().WithKind(q.res.Kind+"List"))
+	la, _ := meta.ListAccessor(list)
+	la.SetResourceVersion(strconv.FormatInt(res.Revision, 10))
+	s.writeObject(q, http.StatusOK, list)
+}

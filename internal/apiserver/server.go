@@ -1,0 +1,228 @@
+// Package apiserver owns the Kubernetes API: HTTPS serving, authentication,
+// request routing, content negotiation, the generic REST verbs over the
+// resource table of package registry, watch, discovery, tables, health and
+// metrics. It is the only component that talks to the store.
+package apiserver
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"skiff/internal/storage"
+)
+
+var registryGR = schema.GroupResource{}
+
+// Hooks are the per-kind behaviours the server applies; package app wires
+// them from registry/defaults, registry/validation and registry/printers.
+type Hooks struct {
+	Default              func(obj runtime.Object)
+	ValidateCreate       func(obj runtime.Object) field.ErrorList
+	ValidateUpdate       func(newObj, oldObj runtime.Object) field.ErrorList
+	ValidateStatusUpdate func(newObj, oldObj runtime.Object) field.ErrorList
+	Columns              func(gk schema.GroupKind) []metav1.TableColumnDefinition
+	Row                  func(obj runtime.Object, now time.Time) ([]interface{}, error)
+	// OpenAPI serves /openapi/v2 and /openapi/v3...; nil answers 404.
+	OpenAPI http.Handler
+}
+
+// Config configures the API server.
+type Config struct {
+	// BindAddress and Port are where HTTPS is served.
+	BindAddress string
+	Port        int
+	// Listener, when set, is used instead of BindAddress/Port (tests).
+	Listener net.Listener
+	// ServingCert is the server's certificate; ClientCA verifies clients.
+	ServingCert tls.Certificate
+	ClientCA    *x509.CertPool
+	// Tokens maps bearer tokens to users (static tokens, e.g. for the node
+	// bootstrap); nil accepts none.
+	Tokens map[string]User
+	Store  storage.Store
+	Hooks  Hooks
+	// AdvertiseAddress is the IP the default/kubernetes Service points at.
+	AdvertiseAddress net.IP
+	// ServiceCIDR and NodePortRange bound the service allocators.
+	ServiceCIDR   *net.IPNet
+	NodePortRange PortRange
+	Registerer    prometheus.Registerer
+	Gatherer      prometheus.Gatherer
+	Logger        *slog.Logger
+	// MaxRequestBodyBytes caps request bodies (3 MiB like upstream).
+	MaxRequestBodyBytes int64
+	// ExtraHealthChecks are added to /healthz, /livez and /readyz.
+	ExtraHealthChecks []HealthCheck
+}
+
+// PortRange is an inclusive range of ports.
+type PortRange struct{ Base, Size int }
+
+// Contains reports whether p is in the range.
+func (r PortRange) Contains(p int) bool { return p >= r.Base && p < r.Base+r.Size }
+
+func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.Base, r.Base+r.Size-1) }
+
+// Server is the API server.
+type Server struct {
+	cfg     Config
+	store   storage.Store
+	hooks   Hooks
+	log     *slog.Logger
+	metrics *metrics
+	health  *healthChecks
+	mux     *http.ServeMux
+	ready   chan struct{}
+}
+
+// New builds an API server from cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("apiserver: no store")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxRequestBodyBytes == 0 {
+		cfg.MaxRequestBodyBytes = 3 << 20
+	}
+	if cfg.ServiceCIDR == nil {
+		_, cfg.ServiceCIDR, _ = net.ParseCIDR("10.43.0.0/16")
+	}
+	if cfg.NodePortRange.Size == 0 {
+		cfg.NodePortRange = PortRange{Base: 30000, Size: 2768}
+	}
+	if cfg.Registerer == nil {
+		reg := prometheus.NewRegistry()
+		cfg.Registerer, cfg.Gatherer = reg, reg
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, hooks: cfg.Hooks, log: cfg.Logger, ready: make(chan struct{})}
+	s.metrics = newMetrics(cfg.Registerer)
+	s.health = newHealthChecks(s, cfg.ExtraHealthChecks)
+	s.mux = http.NewServeMux()
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("/version", s.serveVersion)
+	s.mux.HandleFunc("/version/", s.serveVersion)
+	s.mux.Handle("/healthz", s.health.handler("healthz"))
+	s.mux.Handle("/healthz/", s.health.handler("healthz"))
+	s.mux.Handle("/livez", s.health.handler("livez"))
+	s.mux.Handle("/livez/", s.health.handler("livez"))
+	s.mux.Handle("/readyz", s.health.handler("readyz"))
+	s.mux.Handle("/readyz/", s.health.handler("readyz"))
+	s.mux.Handle("/metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+	if s.hooks.OpenAPI != nil {
+		s.mux.Handle("/openapi/", s.hooks.OpenAPI)
+	}
+	s.mux.HandleFunc("/api", s.serveAPI)
+	s.mux.HandleFunc("/api/", s.serveAPI)
+	s.mux.HandleFunc("/apis", s.serveAPI)
+	s.mux.HandleFunc("/apis/", s.serveAPI)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			s.writeJSON(w, http.StatusOK, rootPaths())
+			return
+		}
+		s.writeError(w, r, notFoundPath())
+	})
+}
+
+// anonymousPaths may be read without credentials, like upstream's
+// system:public-info-viewer role allows.
+func anonymousPath(p string) bool {
+	switch {
+	case p == "/version", p == "/healthz", p == "/livez", p == "/readyz",
+		strings.HasPrefix(p, "/healthz/"), strings.HasPrefix(p, "/livez/"), strings.HasPrefix(p, "/readyz/"):
+		return true
+	}
+	return false
+}
+
+// ServeHTTP authenticates and routes a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	user, ok := s.authenticate(r)
+	if !ok && !anonymousPath(r.URL.Path) {
+		s.writeError(w, r, unauthorized())
+		return
+	}
+	r = r.WithContext(withUser(r.Context(), user))
+	if r.ContentLength > s.cfg.MaxRequestBodyBytes {
+		s.writeError(w, r, requestTooLarge(s.cfg.MaxRequestBodyBytes))
+		return
+	}
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBodyBytes)
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// Ready is closed once the server has bootstrapped its system objects.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Run serves HTTPS until ctx ends, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	ln := s.cfg.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", net.JoinHostPort(s.cfg.BindAddress, fmt.Sprint(s.cfg.Port)))
+		if err != nil {
+			return fmt.Errorf("apiserver listen: %w", err)
+		}
+	}
+	tlsCfg := &tls.Config{
+		Certificates: []tls.Certificate{s.cfg.ServingCert},
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    s.cfg.ClientCA,
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"h2", "http/1.1"},
+	}
+	srv := &http.Server{
+		Handler:           s,
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: 30 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(tls.NewListener(ln, tlsCfg)) }()
+	go func() {
+		if err := s.bootstrap(ctx); err != nil {
+			if ctx.Err() == nil {
+				errc <- fmt.Errorf("apiserver bootstrap: %w", err)
+			}
+			return
+		}
+		close(s.ready)
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		// Long-running watches do not end on their own; close them.
+		_ = srv.Close()
+	}
+	return nil
+}

@@ -1,0 +1,227 @@
+package app
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"skiff/internal/apiserver"
+	"skiff/internal/etcd"
+	"skiff/internal/pki"
+	"skiff/internal/registry"
+	"skiff/internal/storage"
+)
+
+// ServerConfig is what `skiff server` is told.
+type ServerConfig struct {
+	DataDir            string
+	BindAddress        string
+	HTTPSPort          int
+	AdvertiseAddress   string
+	WriteKubeconfig    string
+	KubeconfigMode     os.FileMode
+	DatastoreEndpoints []string
+	EtcdClientPort     int
+	EtcdPeerPort       int
+	ServiceCIDR        string
+	NodePortRange      string
+	DisableAgent       bool
+	TLSSANs            []string
+	Logger             *slog.Logger
+	// Ready, when set, is called once the API serves requests.
+	Ready func()
+}
+
+// DefaultServerConfig returns the documented defaults.
+func DefaultServerConfig() ServerConfig {
+	return ServerConfig{
+		DataDir:         "/var/lib/skiff/server",
+		BindAddress:     "0.0.0.0",
+		HTTPSPort:       6443,
+		WriteKubeconfig: "/etc/skiff/skiff.yaml",
+		KubeconfigMode:  0o600,
+		EtcdClientPort:  2379,
+		EtcdPeerPort:    2380,
+		ServiceCIDR:     "10.43.0.0/16",
+		NodePortRange:   "30000-32767",
+	}
+}
+
+func parsePortRange(s string) (apiserver.PortRange, error) {
+	lo, hi, ok := strings.Cut(s, "-")
+	a, err1 := strconv.Atoi(lo)
+	b, err2 := strconv.Atoi(hi)
+	if !ok || err1 != nil || err2 != nil || a <= 0 || b < a || b > 65535 {
+		return apiserver.PortRange{}, fmt.Errorf("invalid port range %q (want BASE-MAX)", s)
+	}
+	return apiserver.PortRange{Base: a, Size: b - a + 1}, nil
+}
+
+// advertiseIP picks the address other machines reach this server on: the
+// given one, or the source address of the default route.
+func advertiseIP(given string) (net.IP, error) {
+	if given != "" {
+		ip := net.ParseIP(given)
+		if ip == nil {
+			return nil, fmt.Errorf("invalid --advertise-address %q", given)
+		}
+		return ip, nil
+	}
+	conn, err := net.Dial("udp4", "192.0.2.1:9")
+	if err == nil {
+		defer conn.Close()
+		return conn.LocalAddr().(*net.UDPAddr).IP, nil
+	}
+	for _, ip := range pki.LocalIPs() {
+		if ip.To4() != nil && !ip.IsLoopback() {
+			return ip, nil
+		}
+	}
+	return net.IPv4(127, 0, 0, 1), nil
+}
+
+// RunServer runs the server role until ctx ends.
+func RunServer(ctx context.Context, cfg ServerConfig) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	_, serviceNet, err := net.ParseCIDR(cfg.ServiceCIDR)
+	if err != nil || serviceNet.IP.To4() == nil {
+		return fmt.Errorf("invalid --service-cidr %q: an IPv4 CIDR is required", cfg.ServiceCIDR)
+	}
+	portRange, err := parsePortRange(cfg.NodePortRange)
+	if err != nil {
+		return err
+	}
+	advertise, err := advertiseIP(cfg.AdvertiseAddress)
+	if err != nil {
+		return err
+	}
+	tlsDir := filepath.Join(cfg.DataDir, "tls")
+	ca, err := pki.LoadOrCreateCA(tlsDir, "skiff-server-ca")
+	if err != nil {
+		return fmt.Errorf("cluster CA: %w", err)
+	}
+	kubeSvcIP := append(net.IP(nil), serviceNet.IP.To4()...)
+	kubeSvcIP[3]++
+	hostname, _ := os.Hostname()
+	dnsNames := []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
+	if hostname != "" {
+		dnsNames = append(dnsNames, hostname)
+	}
+	ips := append([]net.IP{net.IPv4(127, 0, 0, 1), kubeSvcIP, advertise}, pki.LocalIPs()...)
+	for _, san := range cfg.TLSSANs {
+		if ip := net.ParseIP(san); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dnsNames = append(dnsNames, san)
+		}
+	}
+	serving, err := pki.LoadOrIssue(filepath.Join(tlsDir, "serving-kube-apiserver.crt"), filepath.Join(tlsDir, "serving-kube-apiserver.key"),
+		func(c *x509.Certificate) bool { return pki.Covers(c, dnsNames, ips) },
+		func() (*pki.KeyPair, error) { return ca.IssueServing("kube-apiserver", dnsNames, ips) })
+	if err != nil {
+		return fmt.Errorf("serving certificate: %w", err)
+	}
+	admin, err := pki.LoadOrIssue(filepath.Join(tlsDir, "client-admin.crt"), filepath.Join(tlsDir, "client-admin.key"), nil,
+		func() (*pki.KeyPair, error) { return ca.IssueClient("system:admin", []string{"system:masters"}) })
+	if err != nil {
+		return fmt.Errorf("admin certificate: %w", err)
+	}
+	servingTLS, err := serving.TLS()
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	etcdLatency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "etcd_request_duration_seconds",
+		Help:    "Etcd request latency in seconds for each operation and object type.",
+		Buckets: []float64{0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60},
+	}, []string{"operation", "type"})
+	reg.MustRegister(etcdLatency)
+
+	ds, err := etcd.Start(ctx, etcd.Config{
+		DataDir: cfg.DataDir, ClientPort: cfg.EtcdClientPort, PeerPort: cfg.EtcdPeerPort,
+		Endpoints: cfg.DatastoreEndpoints, CompactInterval: 5 * time.Minute, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer ds.Close()
+	store := storage.NewEtcd(ds.Client, storage.NewCodec(registry.Scheme))
+	store.Observe = func(op string, d time.Duration) { etcdLatency.WithLabelValues(op, "").Observe(d.Seconds()) }
+
+	api, err := apiserver.New(apiserver.Config{
+		BindAddress: cfg.BindAddress, Port: cfg.HTTPSPort,
+		ServingCert: servingTLS, ClientCA: ca.CertPool(),
+		Store: store, Hooks: APIHooks(),
+		AdvertiseAddress: advertise, ServiceCIDR: serviceNet, NodePortRange: portRange,
+		Registerer: reg, Gatherer: reg, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.WriteKubeconfig != "" {
+		if err := WriteKubeconfig(cfg.WriteKubeconfig, cfg.KubeconfigMode, fmt.Sprintf("https://127.0.0.1:%d", cfg.HTTPSPort), ca.CertPEM, admin); err != nil {
+			return fmt.Errorf("writing kubeconfig: %w", err)
+		}
+	}
+	comps := []Component{
+		{Name: "apiserver", Run: api.Run},
+		{Name: "etcd-compactor", Run: ds.Run},
+		{Name: "etcd-watchdog", Run: func(ctx context.Context) error {
+			select {
+			case err := <-ds.Err():
+				return fmt.Errorf("embedded etcd stopped: %w", err)
+			case <-ctx.Done():
+				return nil
+			}
+		}},
+		{Name: "readiness", Run: func(ctx context.Context) error {
+			select {
+			case <-api.Ready():
+				log.Info("skiff server is ready", "https", fmt.Sprintf("https://%s:%d", advertise, cfg.HTTPSPort), "kubeconfig", cfg.WriteKubeconfig)
+				if cfg.Ready != nil {
+					cfg.Ready()
+				}
+			case <-ctx.Done():
+			}
+			<-ctx.Done()
+			return nil
+		}},
+	}
+	return runAll(ctx, log, comps)
+}
+
+// WriteKubeconfig writes an admin kubeconfig for server with the given CA
+// and client certificate.
+func WriteKubeconfig(path string, mode os.FileMode, server string, caPEM []byte, client *pki.KeyPair) error {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["default"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}
+	cfg.AuthInfos["default"] = &clientcmdapi.AuthInfo{ClientCertificateData: client.CertPEM, ClientKeyData: client.KeyPEM}
+	cfg.Contexts["default"] = &clientcmdapi.Context{Cluster: "default", AuthInfo: "default"}
+	cfg.CurrentContext = "default"
+	data, err := clientcmd.Write(*cfg)
+	if err != nil {
+		return err
+	}
+	return pki.WriteFile(path, data, mode)
+}

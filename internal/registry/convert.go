@@ -1,0 +1,37 @@
+package registry
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// converters translate between a served version and the version its
+// resource is stored in, for resources served in several groups or
+// versions over one storage (core and events.k8s.io Events, autoscaling
+// v1 and v2 HorizontalPodAutoscalers).
+var converters = map[string]struct {
+	toStorage, fromStorage func(runtime.Object) (runtime.Object, error)
+}{}
+
+func convKey(r *Resource) string { return r.Group + "/" + r.Version + "/" + r.Name }
+
+// ToStorage converts an object of r's served version to its stored form.
+func ToStorage(r *Resource, obj runtime.Object) (runtime.Object, error) {
+	if c, ok := converters[convKey(r)]; ok {
+		return c.toStorage(obj)
+	}
+	return obj, nil
+}
+
+// FromStorage converts a stored object to r's served version.
+func FromStorage(r *Resource, obj runtime.Object) (runtime.Object, error) {
+	if c, ok := converters[convKey(r)]; ok {
+		out, err := c.fromStorage(obj)
+		if err != nil {
+			return nil, fmt.Errorf("converting stored %s: %w", r.Name, err)
+		}
+		return out, nil
+	}
+	return obj, nil
+}

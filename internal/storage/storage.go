@@ -1,0 +1,119 @@
+// Package storage owns how API objects are kept: the Store interface the API
+// server uses, its etcd implementation with upstream's key layout and value
+// encoding, and the errors every implementation returns.
+package storage
+
+import (
+	"context"
+	"errors"
+
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// Errors returned by every Store; callers test them with errors.Is.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrAlreadyExists = errors.New("already exists")
+	ErrConflict      = errors.New("resource version conflict")
+	// ErrExpired means the requested resource version was compacted away.
+	ErrExpired = errors.New("resource version expired")
+	// ErrClaimTaken means a claim key of a create/update is already held.
+	ErrClaimTaken = errors.New("claim taken")
+	// ErrTooLargeResourceVersion means a read asked for a revision the store
+	// has not reached.
+	ErrTooLargeResourceVersion = errors.New("too large resource version")
+)
+
+// ClaimError carries which claim key was already taken.
+type ClaimError struct{ Key string }
+
+func (e *ClaimError) Error() string        { return "claim taken: " + e.Key }
+func (e *ClaimError) Is(target error) bool { return target == ErrClaimTaken }
+
+// Claim is a key written or removed atomically with an object. Services use
+// claims to hold their cluster IPs and node ports, so that two objects can
+// never hold the same value, even across restarts.
+type Claim struct {
+	Key   string
+	Value []byte
+	// Release removes the claim instead of taking it.
+	Release bool
+}
+
+// ListOptions selects what a List returns.
+type ListOptions struct {
+	// Revision to read at; 0 means the newest.
+	Revision int64
+	// Limit caps the number of returned items; 0 means no limit.
+	Limit int64
+	// StartKey continues a previous chunked list (inclusive).
+	StartKey string
+	// Filter keeps only matching objects; nil keeps all.
+	Filter func(runtime.Object) bool
+	// Consistent asks for a linearizable read when Revision is 0.
+	Consistent bool
+}
+
+// ListResult is one page of a List.
+type ListResult struct {
+	Items    []runtime.Object
+	Revision int64
+	// NextKey is set when more items remain; the next page starts there.
+	NextKey string
+	// Remaining counts the items after this page when known (no filter), else -1.
+	Remaining int64
+}
+
+// EventType is the type of a watch event.
+type EventType string
+
+// Watch event types.
+const (
+	Added    EventType = "ADDED"
+	Modified EventType = "MODIFIED"
+	Deleted  EventType = "DELETED"
+	// Progress reports that the store has reached Revision with no change
+	// under the watched prefix.
+	Progress EventType = "PROGRESS"
+	// Error ends a watch; Err says why (ErrExpired when compacted).
+	Error EventType = "ERROR"
+)
+
+// Event is one change seen by a watch. For Modified, PrevObject holds the
+// object before the change; for Deleted, Object is the last state with the
+// deletion's revision as its resource version.
+type Event struct {
+	Type       EventType
+	Object     runtime.Object
+	PrevObject runtime.Object
+	Revision   int64
+	Err        error
+}
+
+// UpdateFunc computes a new object from the current one. Returning an error
+// aborts the update with that error.
+type UpdateFunc func(current runtime.Object) (runtime.Object, error)
+
+// Store keeps objects under keys. Objects carry their resource version in
+// metadata.resourceVersion (the store's revision of their last write).
+type Store interface {
+	// Create stores obj at key if the key is free, with claims taken
+	// atomically; it returns the stored object.
+	Create(ctx context.Context, key string, obj runtime.Object, claims []Claim) (runtime.Object, error)
+	// Get returns the object at key.
+	Get(ctx context.Context, key string) (runtime.Object, error)
+	// List returns objects under prefix (which must end in "/").
+	List(ctx context.Context, prefix string, opts ListOptions) (*ListResult, error)
+	// Update reads the current object, applies fn and writes the result only
+	// if the object has not changed meanwhile, retrying fn on races. The
+	// claims returned by claimsFn (may be nil) are applied in the same write.
+	Update(ctx context.Context, key string, fn UpdateFunc, claimsFn func(old, updated runtime.Object) []Claim) (runtime.Object, error)
+	// Delete removes the object at key if precondition (may be nil) accepts
+	// the current object, releasing claims in the same write.
+	Delete(ctx context.Context, key string, precondition func(current runtime.Object) error, claimsFn func(current runtime.Object) []Claim) (runtime.Object, error)
+	// Watch streams changes under prefix after revision (0: from now). The
+	// channel closes when ctx ends or after an Error event.
+	Watch(ctx context.Context, prefix string, revision int64) (<-chan Event, error)
+	// Revision returns the store's current revision (a consistent read).
+	Revision(ctx context.Context) (int64, error)
+}
