@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/yaml"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -31,13 +33,25 @@ func deleteOptions(q *request) (*metav1.DeleteOptions, error) {
 			return nil, badRequest("reading request body: %v", err)
 		}
 		if len(data) > 0 {
-			info, _, err := requestSerializer(q.r)
+			info, mt, err := requestSerializer(q.r)
 			if err != nil {
 				return nil, err
 			}
-			want := metav1.SchemeGroupVersion.WithKind("DeleteOptions")
-			if _, _, err := info.Serializer.Decode(data, &want, opts); err != nil {
-				return nil, badRequest("error decoding DeleteOptions: %v", err)
+			if mt == mediaProtobuf {
+				// The envelope names the client's group version, where
+				// DeleteOptions is registered too.
+				want := q.res.GVK().GroupVersion().WithKind("DeleteOptions")
+				if _, _, err := info.Serializer.Decode(data, &want, opts); err != nil {
+					return nil, badRequest("error decoding DeleteOptions: %v", err)
+				}
+			} else {
+				js, err := yaml.YAMLToJSON(data)
+				if err == nil {
+					err = json.Unmarshal(js, opts)
+				}
+				if err != nil {
+					return nil, badRequest("error decoding DeleteOptions: %v", err)
+				}
 			}
 		}
 	}

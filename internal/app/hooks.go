@@ -6,12 +6,16 @@ import (
 	"skiff/internal/registry"
 	"skiff/internal/registry/defaults"
 	"skiff/internal/registry/printers"
+	"skiff/internal/registry/validation"
 )
 
 // APIHooks wires the per-kind behaviour packages into the API server.
 func APIHooks() apiserver.Hooks {
 	return apiserver.Hooks{
 		Default:              defaults.Default,
+		ValidateCreate:       validation.ValidateCreate,
+		ValidateUpdate:       validation.ValidateUpdate,
+		ValidateStatusUpdate: validation.ValidateStatusUpdate,
 		Columns:              printers.Columns,
 		Row:                  printers.Row,
 		OpenAPI:              openapi.NewHandler(openAPIResources()),

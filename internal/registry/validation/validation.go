@@ -27,9 +27,10 @@ import (
 // k8s.io/api type, e.g. *corev1.Pod). Unknown types only get ObjectMeta checks
 // if they have metadata, else nil.
 func ValidateCreate(obj runtime.Object) field.ErrorList {
-	switch o := obj.(type) {
-	case nil:
+	if obj == nil || isNilPointer(obj) {
 		return nil
+	}
+	switch o := obj.(type) {
 	// core/v1
 	case *corev1.Pod:
 		return validatePodCreate(o)
