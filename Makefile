@@ -5,7 +5,7 @@ VERSION   ?= v0.1.0-dev
 LDFLAGS   := -s -w -X skiff/internal/version.Version=$(VERSION)
 DATA_DIR  ?= /var/lib/skiff/server
 GOLANGCI  := bin/golangci-lint
-GOLANGCI_VERSION := v2.7.2
+GOLANGCI_VERSION := v2.15.0
 
 export GOFLAGS := -buildvcs=false
 

@@ -121,8 +121,8 @@ func (s *Server) upsert(ctx context.Context, group, resource string, obj runtime
 	return err
 }
 
-// createInternal stores a system object through the create path (defaults,
-// validation, allocation) without an HTTP request.
+// createInternal stores a system object through the create path (defaults
+// and allocation) without an HTTP request.
 func (s *Server) createInternal(ctx context.Context, group, resource string, obj runtime.Object) (runtime.Object, error) {
 	res := registry.Lookup(group, "v1", resource)
 	if res == nil {
@@ -133,9 +133,9 @@ func (s *Server) createInternal(ctx context.Context, group, resource string, obj
 	if s.hooks.Default != nil {
 		s.hooks.Default(obj)
 	}
-	if errs := s.validateCreate(res, obj); len(errs) > 0 {
-		return nil, fmt.Errorf("system object %s is invalid: %v", resource, errs.ToAggregate())
-	}
+	// System objects are written as upstream's reconcilers write them,
+	// without validation: the kubernetes Endpoints may point at loopback
+	// when the server only listens there.
 	m, _ := metaOf(obj)
 	var claims []storage.Claim
 	if svc, ok := obj.(*corev1.Service); ok {

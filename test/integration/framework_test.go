@@ -131,6 +131,12 @@ type serverProcess struct {
 // startServerProcess runs `skiff server` with cfg's dirs and ports.
 func startServerProcess(t testing.TB, cfg app.ServerConfig) *serverProcess {
 	t.Helper()
+	return startServerProcessArgs(t, cfg)
+}
+
+// startServerProcessArgs is startServerProcess with extra flags.
+func startServerProcessArgs(t testing.TB, cfg app.ServerConfig, extra ...string) *serverProcess {
+	t.Helper()
 	logf, err := os.OpenFile(filepath.Join(cfg.DataDir, "server.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +146,7 @@ func startServerProcess(t testing.TB, cfg app.ServerConfig) *serverProcess {
 		"--https-listen-port", fmt.Sprint(cfg.HTTPSPort),
 		"--etcd-client-port", fmt.Sprint(cfg.EtcdClientPort), "--etcd-peer-port", fmt.Sprint(cfg.EtcdPeerPort),
 		"--write-kubeconfig", cfg.WriteKubeconfig, "--disable-agent")
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

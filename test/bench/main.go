@@ -1,0 +1,475 @@
+// Command bench measures skiff's API server against the raw etcd it runs
+// on: a skiff server is started in this process on a temporary data dir,
+// driven with client-go, and the same embedded etcd is driven directly with
+// the etcd client in the same run, so every skiff figure can be reported
+// relative to the etcd floor measured under the same conditions.
+//
+//	go run ./test/bench -out docs/benchmarks.md   (make bench)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"skiff/internal/app"
+)
+
+const (
+	namespace   = "bench"
+	rawPrefix   = "/bench/raw/"
+	mediaProto  = "application/vnd.kubernetes.protobuf"
+	payloadSize = 128
+)
+
+type options struct {
+	out        string
+	n          int
+	workers    int
+	gets       int
+	lists      int
+	updates    int
+	timeout    time.Duration
+	cpuProfile string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.out, "out", "", "markdown report to write (empty: stdout only)")
+	flag.IntVar(&o.n, "n", 10000, "number of ConfigMaps (and raw etcd keys)")
+	flag.IntVar(&o.workers, "workers", 32, "concurrent workers")
+	flag.IntVar(&o.gets, "gets", 0, "number of random gets (default 2*n)")
+	flag.IntVar(&o.lists, "lists", 20, "number of full lists / ranges")
+	flag.IntVar(&o.updates, "updates", 1000, "updates in the watch burst (at most n)")
+	flag.DurationVar(&o.timeout, "timeout", 170*time.Second, "abort the whole run after this long")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole process (client, API server and etcd)")
+	flag.Parse()
+	if o.n <= 0 || o.workers <= 0 || o.lists <= 0 {
+		fmt.Fprintln(os.Stderr, "bench: -n, -workers and -lists must be positive")
+		os.Exit(2)
+	}
+	if o.gets <= 0 {
+		o.gets = 2 * o.n
+	}
+	o.updates = max(1, min(o.updates, o.n))
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// server is the in-process skiff server.
+type server struct {
+	cfg  app.ServerConfig
+	stop func() error
+}
+
+func startServer(ctx context.Context, dir string) (*server, error) {
+	cfg := app.DefaultServerConfig()
+	cfg.DataDir = dir
+	cfg.BindAddress = "127.0.0.1"
+	cfg.AdvertiseAddress = "127.0.0.1"
+	cfg.WriteKubeconfig = filepath.Join(dir, "kubeconfig.yaml")
+	cfg.DisableAgent = true
+	for _, p := range []*int{&cfg.HTTPSPort, &cfg.EtcdClientPort, &cfg.EtcdPeerPort} {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		*p = port
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	ready := make(chan struct{})
+	cfg.Ready = func() { close(ready) }
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- app.RunServer(sctx, cfg) }()
+	stop := func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			return errors.New("server did not stop within 30s")
+		}
+	}
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		return nil, fmt.Errorf("server stopped before ready: %v", err)
+	case <-time.After(60 * time.Second):
+		_ = stop()
+		return nil, errors.New("server not ready after 60s")
+	}
+	return &server{cfg: cfg, stop: stop}, nil
+}
+
+// cpuTime is this process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// measure runs a phase, records its CPU time and prints its BENCH line.
+func measure(out io.Writer, f func() (*result, error)) (*result, error) {
+	c0 := cpuTime()
+	r, err := f()
+	if err != nil {
+		return nil, err
+	}
+	r.CPU = cpuTime() - c0
+	fmt.Fprintln(out, r.line())
+	return r, nil
+}
+
+func cmName(i int) string { return fmt.Sprintf("cm-%05d", i) }
+
+func newConfigMap(name string, rng *rand.Rand) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{"app": "bench"}},
+		Data:       map[string]string{"payload": randString(rng, payloadSize)},
+	}
+}
+
+func randString(rng *rand.Rand, n int) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = alphabet[rng.IntN(len(alphabet))]
+	}
+	return string(b)
+}
+
+func run(o options) (err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	began := time.Now()
+	rep := &report{opts: o, date: began, machine: machineInfo(), loadStart: loadAvg()}
+	stdout := os.Stdout
+
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	dir, err := os.MkdirTemp("", "skiff-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := startServer(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if serr := srv.stop(); serr != nil && err == nil {
+			err = serr
+		}
+	}()
+	fmt.Fprintf(os.Stderr, "bench: server ready in %s (https :%d, etcd :%d)\n", time.Since(began).Round(time.Millisecond), srv.cfg.HTTPSPort, srv.cfg.EtcdClientPort)
+
+	// Clients: client-go (protobuf if it works) and a raw etcd client.
+	kc, ctr, err := newKubeClient(ctx, srv.cfg.WriteKubeconfig, rep)
+	if err != nil {
+		return err
+	}
+	ec, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{fmt.Sprintf("http://127.0.0.1:%d", srv.cfg.EtcdClientPort)},
+		DialTimeout: 10 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		return fmt.Errorf("etcd client: %w", err)
+	}
+	defer ec.Close()
+	cms := kc.CoreV1().ConfigMaps(namespace)
+
+	// The raw value size: what the API server stores for one of our objects.
+	rng := rand.New(rand.NewPCG(1, 2))
+	probe := newConfigMap("cm-probe", rng)
+	if _, err := cms.Create(ctx, probe, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("probe create: %w", err)
+	}
+	gr, err := ec.Get(ctx, "/registry/configmaps/"+namespace+"/cm-probe")
+	if err != nil || len(gr.Kvs) != 1 {
+		return fmt.Errorf("reading stored probe from etcd: %v (found %d)", err, len(gr.Kvs))
+	}
+	rep.valueSize = len(gr.Kvs[0].Value)
+	if err := cms.Delete(ctx, "cm-probe", metav1.DeleteOptions{}); err != nil {
+		return fmt.Errorf("probe delete: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "bench: stored ConfigMap is %d bytes in etcd; content type %s\n", rep.valueSize, rep.contentType)
+
+	// Warm up connections and code paths (not measured).
+	for i := range 64 {
+		if _, err := kc.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{}); err != nil {
+			return fmt.Errorf("warm-up get: %w", err)
+		}
+		if _, err := ec.Get(ctx, fmt.Sprintf("/bench/warm/%d", i)); err != nil {
+			return fmt.Errorf("warm-up etcd get: %w", err)
+		}
+	}
+
+	metrics := func() map[string]opStat {
+		m, err := scrapeEtcdMetrics(ctx, kc)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: scraping /metrics:", err)
+		}
+		return m
+	}
+
+	// Writes: raw puts, then API creates.
+	rawValue := []byte(randString(rng, rep.valueSize))
+	if rep.etcdPut, err = measure(stdout, func() (*result, error) {
+		return parallel(ctx, "etcd put", o.workers, o.n, func(ctx context.Context, _, i int) error {
+			_, err := ec.Put(ctx, rawPrefix+cmName(i), string(rawValue))
+			return err
+		})
+	}); err != nil {
+		return err
+	}
+	objs := make([]*corev1.ConfigMap, o.n)
+	for i := range objs {
+		objs[i] = newConfigMap(cmName(i), rng)
+	}
+	rvs := make([]string, o.n)
+	m0 := metrics()
+	if rep.apiCreate, err = measure(stdout, func() (*result, error) {
+		return parallel(ctx, "api create", o.workers, o.n, func(ctx context.Context, _, i int) error {
+			c, err := cms.Create(ctx, objs[i], metav1.CreateOptions{})
+			if err == nil {
+				rvs[i] = c.ResourceVersion
+			}
+			return err
+		})
+	}); err != nil {
+		return err
+	}
+	rep.serverEtcd = append(rep.serverEtcd, phaseEtcd{"create", o.n, diffStats(m0, metrics())})
+
+	// Point reads at random names.
+	rngs := make([]*rand.Rand, o.workers)
+	for w := range rngs {
+		rngs[w] = rand.New(rand.NewPCG(uint64(w), 42))
+	}
+	if rep.etcdGet, err = measure(stdout, func() (*result, error) {
+		return parallel(ctx, "etcd get", o.workers, o.gets, func(ctx context.Context, w, _ int) error {
+			r, err := ec.Get(ctx, rawPrefix+cmName(rngs[w].IntN(o.n)))
+			if err == nil && len(r.Kvs) != 1 {
+				err = errors.New("key not found")
+			}
+			return err
+		})
+	}); err != nil {
+		return err
+	}
+	m0 = metrics()
+	if rep.apiGet, err = measure(stdout, func() (*result, error) {
+		return parallel(ctx, "api get", o.workers, o.gets, func(ctx context.Context, w, _ int) error {
+			_, err := cms.Get(ctx, cmName(rngs[w].IntN(o.n)), metav1.GetOptions{})
+			return err
+		})
+	}); err != nil {
+		return err
+	}
+	rep.serverEtcd = append(rep.serverEtcd, phaseEtcd{"get", o.gets, diffStats(m0, metrics())})
+
+	// Full reads: a linearizable range and a consistent list of everything.
+	if rep.etcdRange, err = measure(stdout, func() (*result, error) {
+		return sequential(ctx, "etcd range", o.lists, func(ctx context.Context, _ int) error {
+			r, err := ec.Get(ctx, rawPrefix, clientv3.WithPrefix())
+			if err == nil && len(r.Kvs) != o.n {
+				err = fmt.Errorf("range returned %d keys, want %d", len(r.Kvs), o.n)
+			}
+			return err
+		})
+	}); err != nil {
+		return err
+	}
+	m0 = metrics()
+	if rep.apiList, err = measure(stdout, func() (*result, error) {
+		return sequential(ctx, "api list", o.lists, func(ctx context.Context, _ int) error {
+			l, err := cms.List(ctx, metav1.ListOptions{ResourceVersion: ""})
+			if err == nil && len(l.Items) != o.n {
+				err = fmt.Errorf("list returned %d items, want %d", len(l.Items), o.n)
+			}
+			return err
+		})
+	}); err != nil {
+		return err
+	}
+	rep.serverEtcd = append(rep.serverEtcd, phaseEtcd{"list", o.lists, diffStats(m0, metrics())})
+
+	// Watch delivery: a burst of updates while a watch is open.
+	if rep.etcdWatch, err = measure(stdout, func() (*result, error) {
+		return etcdWatchBurst(ctx, ec, o, rawValue)
+	}); err != nil {
+		return err
+	}
+	m0 = metrics()
+	if rep.apiWatch, err = measure(stdout, func() (*result, error) {
+		return apiWatchBurst(ctx, cms, o, objs, rvs)
+	}); err != nil {
+		return err
+	}
+	rep.serverEtcd = append(rep.serverEtcd, phaseEtcd{"watch burst (updates)", o.updates, diffStats(m0, metrics())})
+
+	rep.contentTypes = ctr.snapshot()
+	rep.loadEnd = loadAvg()
+	rep.total = time.Since(began)
+	fmt.Fprintln(stdout, rep.ratioLine())
+	fmt.Fprintln(stdout, rep.latencyRatioLine())
+	fmt.Fprintf(stdout, "BENCH info content_type=%s value_bytes=%d n=%d workers=%d total_s=%.1f\n",
+		rep.contentType, rep.valueSize, o.n, o.workers, rep.total.Seconds())
+	if o.out != "" {
+		if err := os.WriteFile(o.out, []byte(rep.markdown()), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, "bench: wrote", o.out)
+	}
+	return nil
+}
+
+// newKubeClient builds a client-go clientset from the kubeconfig, using
+// protobuf if the server accepts it (else JSON), and creates the namespace.
+func newKubeClient(ctx context.Context, kubeconfig string, rep *report) (*kubernetes.Clientset, *contentTypeCounter, error) {
+	base, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, nil, err
+	}
+	base.QPS, base.Burst = 100000, 100000
+	ctr := &contentTypeCounter{}
+	base.Wrap(ctr.wrap)
+
+	pb := rest.CopyConfig(base)
+	pb.ContentType = mediaProto
+	pb.AcceptContentTypes = mediaProto + ",application/json"
+	kc, err := kubernetes.NewForConfig(pb)
+	if err != nil {
+		return nil, nil, err
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
+	_, perr := kc.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+	if perr == nil && ctr.last() == mediaProto {
+		rep.contentType = "protobuf"
+		return kc, ctr, nil
+	}
+	if perr == nil {
+		// Created, but the answer was not protobuf: JSON it is.
+		rep.contentTypeNote = fmt.Sprintf("protobuf requested, server answered %q", ctr.last())
+	} else {
+		rep.contentTypeNote = fmt.Sprintf("protobuf create failed (%v)", perr)
+	}
+	kc, err = kubernetes.NewForConfig(base)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep.contentType = "json"
+	if perr != nil {
+		if _, err := kc.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+			return nil, nil, fmt.Errorf("creating namespace: %w", err)
+		}
+	}
+	return kc, ctr, nil
+}
+
+// scrapeEtcdMetrics reads the API server's etcd_request_duration_seconds
+// sums and counts per operation.
+func scrapeEtcdMetrics(ctx context.Context, kc *kubernetes.Clientset) (map[string]opStat, error) {
+	body, err := kc.Discovery().RESTClient().Get().AbsPath("/metrics").SetHeader("Accept", "text/plain").DoRaw(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return parseEtcdMetrics(string(body)), nil
+}
+
+// opStat is a count and total duration of server-side etcd calls.
+type opStat struct {
+	Count int64
+	Sum   float64 // seconds
+}
+
+func parseEtcdMetrics(text string) map[string]opStat {
+	m := map[string]opStat{}
+	for _, line := range strings.Split(text, "\n") {
+		var isSum bool
+		switch {
+		case strings.HasPrefix(line, "etcd_request_duration_seconds_sum{"):
+			isSum = true
+		case strings.HasPrefix(line, "etcd_request_duration_seconds_count{"):
+		default:
+			continue
+		}
+		_, rest, _ := strings.Cut(line, `operation="`)
+		op, rest, ok := strings.Cut(rest, `"`)
+		if !ok {
+			continue
+		}
+		_, val, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(strings.TrimSpace(val), &v); err != nil {
+			continue
+		}
+		s := m[op]
+		if isSum {
+			s.Sum = v
+		} else {
+			s.Count = int64(v)
+		}
+		m[op] = s
+	}
+	return m
+}
+
+func diffStats(before, after map[string]opStat) map[string]opStat {
+	d := map[string]opStat{}
+	for op, a := range after {
+		b := before[op]
+		if a.Count-b.Count > 0 {
+			d[op] = opStat{Count: a.Count - b.Count, Sum: a.Sum - b.Sum}
+		}
+	}
+	return d
+}
