@@ -129,10 +129,10 @@ func (s *Server) createInternal(ctx context.Context, group, resource string, obj
 		return nil, fmt.Errorf("unknown resource %s.%s", resource, group)
 	}
 	setKind(obj, res.GVK())
-	prepareCreate(res, obj)
 	if s.hooks.Default != nil {
 		s.hooks.Default(obj)
 	}
+	prepareCreate(res, obj)
 	// System objects are written as upstream's reconcilers write them,
 	// without validation: the kubernetes Endpoints may point at loopback
 	// when the server only listens there.

@@ -202,6 +202,13 @@ func (s *Server) dispatch(q *request) {
 	case "scale":
 		s.serveScale(q)
 		return
+	case "finalize":
+		if q.verb != "update" {
+			s.writeError(q.w, q.r, methodNotSupported(gr, q.verb))
+			return
+		}
+		s.serveUpdate(q)
+		return
 	case "binding":
 		if q.verb != "create" {
 			s.writeError(q.w, q.r, methodNotSupported(gr, q.verb))

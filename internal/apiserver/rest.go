@@ -459,10 +459,12 @@ func (s *Server) create(ctx context.Context, q *request, obj runtime.Object) (ru
 		if generated {
 			m.SetName(generateName(m.GetGenerateName()))
 		}
-		prepareCreate(q.res, obj)
+		// Defaults apply to what the client sent, as upstream defaults while
+		// decoding; then the server sets the system fields.
 		if s.hooks.Default != nil {
 			s.hooks.Default(obj)
 		}
+		prepareCreate(q.res, obj)
 		if errs := s.validateCreate(q.res, obj); len(errs) > 0 {
 			return nil, 0, invalid(q.res.GVK().GroupKind(), m.GetName(), errs)
 		}
@@ -571,13 +573,16 @@ func (s *Server) update(ctx context.Context, q *request, newObjFn func(current r
 		if rv := m.GetResourceVersion(); rv != "" && rv != curMeta.GetResourceVersion() {
 			return nil, apierrors.NewConflict(q.gr(), q.name, errors.New(objectModifiedMsg))
 		}
-		if q.subresource == "status" {
+		switch q.subresource {
+		case "status":
 			obj = applyStatusUpdate(obj, cur)
-		} else {
-			prepareUpdate(q.res, obj, cur)
+		case "finalize":
+			obj = applyFinalize(obj, cur)
+		default:
 			if s.hooks.Default != nil {
 				s.hooks.Default(obj)
 			}
+			prepareUpdate(q.res, obj, cur)
 		}
 		if err := s.beforeUpdate(ctx, q, obj, cur); err != nil {
 			return nil, err

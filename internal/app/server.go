@@ -14,10 +14,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"skiff/internal/apiserver"
+	"skiff/internal/controller/namespace"
 	"skiff/internal/etcd"
 	"skiff/internal/pki"
 	"skiff/internal/registry"
@@ -184,7 +188,30 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 			return fmt.Errorf("writing kubeconfig: %w", err)
 		}
 	}
+	loopback := &rest.Config{
+		Host:            fmt.Sprintf("https://127.0.0.1:%d", cfg.HTTPSPort),
+		TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM, CertData: admin.CertPEM, KeyData: admin.KeyPEM},
+		QPS:             100,
+		Burst:           200,
+		UserAgent:       "skiff-controller-manager",
+	}
 	comps := []Component{
+		{Name: "namespace-controller", Run: func(ctx context.Context) error {
+			select {
+			case <-api.Ready():
+			case <-ctx.Done():
+				return nil
+			}
+			client, err := kubernetes.NewForConfig(loopback)
+			if err != nil {
+				return err
+			}
+			meta, err := metadata.NewForConfig(loopback)
+			if err != nil {
+				return err
+			}
+			return namespace.New(client, meta, log.With("controller", "namespace")).Run(ctx)
+		}},
 		{Name: "apiserver", Run: api.Run},
 		{Name: "etcd-compactor", Run: ds.Run},
 		{Name: "etcd-watchdog", Run: func(ctx context.Context) error {

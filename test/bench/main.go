@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
@@ -50,6 +51,7 @@ type options struct {
 	updates    int
 	timeout    time.Duration
 	cpuProfile string
+	verbose    bool
 }
 
 func main() {
@@ -62,6 +64,7 @@ func main() {
 	flag.IntVar(&o.updates, "updates", 1000, "updates in the watch burst (at most n)")
 	flag.DurationVar(&o.timeout, "timeout", 170*time.Second, "abort the whole run after this long")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole process (client, API server and etcd)")
+	flag.BoolVar(&o.verbose, "v", false, "log the server at info level (default: warnings)")
 	flag.Parse()
 	if o.n <= 0 || o.workers <= 0 || o.lists <= 0 {
 		fmt.Fprintln(os.Stderr, "bench: -n, -workers and -lists must be positive")
@@ -92,7 +95,7 @@ type server struct {
 	stop func() error
 }
 
-func startServer(ctx context.Context, dir string) (*server, error) {
+func startServer(ctx context.Context, dir string, verbose bool) (*server, error) {
 	cfg := app.DefaultServerConfig()
 	cfg.DataDir = dir
 	cfg.BindAddress = "127.0.0.1"
@@ -106,7 +109,11 @@ func startServer(ctx context.Context, dir string) (*server, error) {
 		}
 		*p = port
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ready := make(chan struct{})
 	cfg.Ready = func() { close(ready) }
 	sctx, cancel := context.WithCancel(ctx)
@@ -126,9 +133,12 @@ func startServer(ctx context.Context, dir string) (*server, error) {
 	case err := <-done:
 		cancel()
 		return nil, fmt.Errorf("server stopped before ready: %v", err)
-	case <-time.After(60 * time.Second):
+	case <-time.After(90 * time.Second):
 		_ = stop()
-		return nil, errors.New("server not ready after 60s")
+		return nil, errors.New("server not ready after 90s")
+	case <-ctx.Done():
+		_ = stop()
+		return nil, ctx.Err()
 	}
 	return &server{cfg: cfg, stop: stop}, nil
 }
@@ -173,7 +183,9 @@ func randString(rng *rand.Rand, n int) string {
 }
 
 func run(o options) (err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(sctx, o.timeout)
 	defer cancel()
 	began := time.Now()
 	rep := &report{opts: o, date: began, machine: machineInfo(), loadStart: loadAvg()}
@@ -196,7 +208,7 @@ func run(o options) (err error) {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	srv, err := startServer(ctx, dir)
+	srv, err := startServer(ctx, dir, o.verbose)
 	if err != nil {
 		return err
 	}

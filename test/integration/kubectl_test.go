@@ -383,7 +383,7 @@ func (k *kubectlRunner) stepCreate(t *testing.T) {
 	})
 	t.Run("daemonsets", func(t *testing.T) {
 		tb := k.getTable(t, "daemonsets", "NAME DESIRED CURRENT READY UP-TO-DATE AVAILABLE NODE SELECTOR AGE")
-		expectRow(t, tb, "agent", map[int]string{7: "<none>"})
+		expectRow(t, tb, "agent", map[int]string{6: "<none>"})
 	})
 	t.Run("jobs", func(t *testing.T) {
 		tb := k.getTable(t, "jobs", "NAME STATUS COMPLETIONS DURATION AGE")

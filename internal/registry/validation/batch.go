@@ -44,6 +44,13 @@ func isIndexed(spec *batchv1.JobSpec) bool {
 // present must still select the template.
 func validateJobCreate(job *batchv1.Job) field.ErrorList {
 	allErrs := validateMeta(job, true, nameIsDNSSubdomain)
+	// The name becomes the job-name label of every pod. Once the server has
+	// generated that label the template check reports it; before, we do.
+	if _, generated := job.Spec.Template.Labels[batchv1.JobNameLabel]; !generated && job.Name != "" {
+		for _, msg := range validation.IsValidLabelValue(job.Name) {
+			allErrs = append(allErrs, field.Invalid(metadataPath.Child("name"), job.Name, msg))
+		}
+	}
 	return append(allErrs, validateJobSpecWithSelector(&job.Spec, specPath)...)
 }
 

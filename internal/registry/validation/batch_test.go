@@ -27,6 +27,11 @@ func TestJobCreate(t *testing.T) {
 			j.Spec.BackoffLimitPerIndex = ptrTo[int32](1)
 			j.Spec.MaxFailedIndexes = ptrTo[int32](2)
 		}},
+		{name: "name too long for the pod label", mutate: func(j *batchv1.Job) {
+			j.Spec.Selector = nil
+			j.Spec.Template.Labels = nil
+			j.Name = strings.Repeat("a", 64)
+		}, want: []want{invalid("metadata.name")}},
 		{name: "manual selector required", mutate: func(j *batchv1.Job) {
 			j.Spec.ManualSelector = ptrTo(true)
 			j.Spec.Selector = nil

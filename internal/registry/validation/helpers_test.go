@@ -107,8 +107,6 @@ func validPod() *corev1.Pod {
 	return &corev1.Pod{ObjectMeta: objMeta("default", "web-0"), Spec: validPodSpec()}
 }
 
-var appLabels = map[string]string{"app": "web"}
-
 func validTemplate() corev1.PodTemplateSpec {
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},

@@ -395,6 +395,9 @@ func equalStringPtr(a, b *string) bool {
 func validateLoadBalancerStatus(st *corev1.LoadBalancerStatus, spec *corev1.ServiceSpec, fldPath *field.Path) field.ErrorList {
 	var allErrs field.ErrorList
 	ingPath := fldPath.Child("ingress")
+	if spec.Type != corev1.ServiceTypeLoadBalancer && len(st.Ingress) != 0 {
+		return field.ErrorList{field.Forbidden(ingPath, "may only be used when `spec.type` is 'LoadBalancer'")}
+	}
 	for i, ing := range st.Ingress {
 		p := ingPath.Index(i)
 		if ing.IP != "" {

@@ -157,6 +157,8 @@ func TestServiceStatusUpdate(t *testing.T) {
 	n.Spec.Type = corev1.ServiceTypeLoadBalancer
 	n.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "203.0.113.9"}, {Hostname: "1.2.3.4"}, {IP: "nope"}}
 	expectErrs(t, ValidateStatusUpdate(n, o), invalid("status.loadBalancer.ingress[1].hostname"), invalid("status.loadBalancer.ingress[2].ip"))
+	n.Spec.Type = corev1.ServiceTypeClusterIP
+	expectErrs(t, ValidateStatusUpdate(n, o), forbidden("status.loadBalancer.ingress"))
 }
 
 func TestEndpoints(t *testing.T) {
@@ -207,6 +209,12 @@ func TestEndpointSlice(t *testing.T) {
 	expectErrs(t, ValidateCreate(bad),
 		required("endpoints[1].addresses"), invalid("endpoints[2].addresses[0]"), invalid("endpoints[2].addresses[1]"),
 		duplicate("ports[1].name"), notSupported("ports[1].protocol"))
+
+	huge := es.DeepCopy()
+	for len(huge.Endpoints) <= maxEndpointSliceEndpoints {
+		huge.Endpoints = append(huge.Endpoints, es.Endpoints[0])
+	}
+	expectErrs(t, ValidateCreate(huge), tooMany("endpoints"))
 
 	n := es.DeepCopy()
 	n.AddressType = discoveryv1.AddressTypeIPv6
