@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -28,9 +27,10 @@ import (
 func deleteOptions(q *request) (*metav1.DeleteOptions, error) {
 	opts := &metav1.DeleteOptions{}
 	if q.r.Body != nil {
-		data, err := io.ReadAll(q.r.Body)
+		// readBody answers 413 when the body is over the limit.
+		data, err := readBody(q)
 		if err != nil {
-			return nil, badRequest("reading request body: %v", err)
+			return nil, err
 		}
 		if len(data) > 0 {
 			info, mt, err := requestSerializer(q.r)

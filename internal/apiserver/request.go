@@ -186,8 +186,12 @@ func (s *Server) dispatch(q *request) {
 		s.writeError(q.w, q.r, notFoundPath())
 		return
 	}
-	if q.res.Namespaced && q.namespace == "" && (q.verb == "create" || q.verb == "deletecollection") {
-		s.writeError(q.w, q.r, notFoundPath())
+	// A collection takes no PUT or PATCH, and the all-namespaces collection
+	// of a namespaced resource only lists and watches: 405, as upstream's
+	// router answers for a known path with an unrouted method.
+	if q.name == "" && (q.verb == "update" || q.verb == "patch") ||
+		q.res.Namespaced && q.namespace == "" && (q.verb == "create" || q.verb == "deletecollection") {
+		s.writeError(q.w, q.r, methodNotSupported(gr, q.verb))
 		return
 	}
 	switch q.subresource {

@@ -103,12 +103,16 @@ func (s *Server) decodeObject(q *request, data []byte, info runtime.SerializerIn
 	obj, gvk, err := decoder.Decode(data, &want, nil)
 	if err != nil {
 		if strictErr, ok := runtime.AsStrictDecodingError(err); ok && obj != nil {
-			if directive == "Strict" {
+			switch directive {
+			case "Strict":
 				return nil, apierrors.NewBadRequest(strictErr.Error())
+			case "Warn":
+				for _, e := range strictErr.Errors() {
+					addWarning(q.w, e.Error())
+				}
 			}
-			for _, e := range strictErr.Errors() {
-				addWarning(q.w, e.Error())
-			}
+			// Ignore: the codecs are built with EnableStrict, so even the
+			// plain serializer reports unknown fields; drop them silently.
 		} else {
 			if runtime.IsNotRegisteredError(err) || runtime.IsMissingKind(err) || runtime.IsMissingVersion(err) {
 				return nil, badRequest("%v", err)

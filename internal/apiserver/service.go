@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -177,6 +178,14 @@ func (s *Server) beforeUpdate(_ context.Context, q *request, obj, old runtime.Ob
 		}
 	}
 	if !needsNodePorts(svc) && needsNodePorts(oldSvc) {
+		// Fields that only make sense for external services are dropped
+		// when the client left them as they were, as upstream does.
+		if svc.Spec.ExternalTrafficPolicy == oldSvc.Spec.ExternalTrafficPolicy {
+			svc.Spec.ExternalTrafficPolicy = ""
+		}
+		if svc.Spec.HealthCheckNodePort == oldSvc.Spec.HealthCheckNodePort {
+			svc.Spec.HealthCheckNodePort = 0
+		}
 		for i := range svc.Spec.Ports {
 			for _, op := range oldSvc.Spec.Ports {
 				if svc.Spec.Ports[i].NodePort == op.NodePort {
@@ -184,6 +193,10 @@ func (s *Server) beforeUpdate(_ context.Context, q *request, obj, old runtime.Ob
 				}
 			}
 		}
+	}
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer && oldSvc.Spec.Type == corev1.ServiceTypeLoadBalancer &&
+		apiequality.Semantic.DeepEqual(svc.Spec.AllocateLoadBalancerNodePorts, oldSvc.Spec.AllocateLoadBalancerNodePorts) {
+		svc.Spec.AllocateLoadBalancerNodePorts = nil
 	}
 	if !needsClusterIP(svc) {
 		return nil

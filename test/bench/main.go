@@ -363,11 +363,14 @@ func run(o options) (err error) {
 	}); err != nil {
 		return err
 	}
-	rep.serverEtcd = append(rep.serverEtcd, phaseEtcd{"watch burst (updates)", o.updates, diffStats(m0, metrics())})
+	rep.serverEtcd = append(rep.serverEtcd, phaseEtcd{"watch-updates", o.updates, diffStats(m0, metrics())})
 
 	rep.contentTypes = ctr.snapshot()
 	rep.loadEnd = loadAvg()
 	rep.total = time.Since(began)
+	for _, ph := range rep.serverEtcd {
+		fmt.Fprintln(stdout, ph.line())
+	}
 	fmt.Fprintln(stdout, rep.ratioLine())
 	fmt.Fprintln(stdout, rep.latencyRatioLine())
 	fmt.Fprintf(stdout, "BENCH info content_type=%s value_bytes=%d n=%d workers=%d total_s=%.1f\n",

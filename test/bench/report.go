@@ -56,6 +56,25 @@ type phaseEtcd struct {
 	Ops    map[string]opStat
 }
 
+func (ph phaseEtcd) sortedOps() []string {
+	ops := make([]string, 0, len(ph.Ops))
+	for op := range ph.Ops {
+		ops = append(ops, op)
+	}
+	sort.Strings(ops)
+	return ops
+}
+
+// line reports the server's etcd calls per API call and their mean latency.
+func (ph phaseEtcd) line() string {
+	s := fmt.Sprintf("BENCH server-etcd phase=%q api_calls=%d", ph.Phase, ph.APIOps)
+	for _, op := range ph.sortedOps() {
+		st := ph.Ops[op]
+		s += fmt.Sprintf(" %s_per_call=%.2f %s_mean_ms=%.2f", op, float64(st.Count)/float64(ph.APIOps), op, st.Sum/float64(st.Count)*1000)
+	}
+	return s
+}
+
 type report struct {
 	opts               options
 	date               time.Time
@@ -167,15 +186,10 @@ func (r *report) markdown() string {
 	}
 
 	p("## etcd calls made by the API server\n\n")
-	p("From the server's `etcd_request_duration_seconds` metric, scraped around each phase (the scrapes themselves are not counted).\n\n")
+	p("From the server's `etcd_request_duration_seconds` metric, scraped around each phase (the scrapes themselves are not counted). `create` is the create transaction; the `get` during creates is the namespace-exists check (a linearizable read per create); `update` is the whole read-modify-write (a Get and a Txn); the `list` during the watch phase is the `limit=1` list that fetched the current resource version.\n\n")
 	p("| Phase | API calls | etcd op | etcd calls | per API call | mean ms |\n|---|---:|---|---:|---:|---:|\n")
 	for _, ph := range r.serverEtcd {
-		ops := make([]string, 0, len(ph.Ops))
-		for op := range ph.Ops {
-			ops = append(ops, op)
-		}
-		sort.Strings(ops)
-		for _, op := range ops {
+		for _, op := range ph.sortedOps() {
 			s := ph.Ops[op]
 			p("| %s | %d | %s | %d | %.2f | %.2f |\n", ph.Phase, ph.APIOps, op, s.Count, float64(s.Count)/float64(ph.APIOps), s.Sum/float64(s.Count)*1000)
 		}

@@ -199,8 +199,16 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("%s: code %d, want %d: %s", what, got.code, code, got.body)
 		}
 	}
-	mustCode("create fixture", c.do(t, rawRequest{method: "POST", path: cms, body: []byte(cmJSON("bi-existing", ""))}), 201)
-	created := c.do(t, rawRequest{method: "POST", path: cms, body: []byte(cmJSON("bi-stale", ""))})
+	created := c.do(t, rawRequest{method: "POST", path: cms, body: []byte(cmJSON("bi-existing", ""))})
+	mustCode("create fixture", created, 201)
+	var fixture metav1.PartialObjectMetadata
+	if err := json.Unmarshal(created.body, &fixture); err != nil {
+		t.Fatal(err)
+	}
+	// Updates name the current resourceVersion: they must fail for the
+	// reason under test only.
+	existingRV := `"resourceVersion":"` + fixture.ResourceVersion + `"`
+	created = c.do(t, rawRequest{method: "POST", path: cms, body: []byte(cmJSON("bi-stale", ""))})
 	mustCode("create stale fixture", created, 201)
 	var stale metav1.PartialObjectMetadata
 	if err := json.Unmarshal(created.body, &stale); err != nil {
@@ -287,6 +295,10 @@ func TestBadInput(t *testing.T) {
 			code: 405, reason: metav1.StatusReasonMethodNotAllowed, unchanged: []string{existing}},
 		{name: "POST to a named object", req: rawRequest{method: "POST", path: cms + "/bi-post-named", body: []byte(cmJSON("bi-post-named", ""))},
 			code: 405, reason: metav1.StatusReasonMethodNotAllowed, absent: []string{cms + "/bi-post-named"}},
+		{name: "POST to all namespaces", req: rawRequest{method: "POST", path: "/api/v1/configmaps", body: []byte(cmJSON("bi-all-ns", ""))},
+			code: 405, reason: metav1.StatusReasonMethodNotAllowed, absent: []string{cms + "/bi-all-ns"}},
+		{name: "DELETE in all namespaces", req: rawRequest{method: "DELETE", path: "/api/v1/configmaps"},
+			code: 405, reason: metav1.StatusReasonMethodNotAllowed, exists: []string{existing}},
 		{name: "DELETE all namespaces", req: rawRequest{method: "DELETE", path: "/api/v1/namespaces"},
 			code: 405, reason: metav1.StatusReasonMethodNotAllowed, exists: []string{"/api/v1/namespaces/default"}},
 		{name: "OPTIONS on a resource", req: rawRequest{method: "OPTIONS", path: cms}, code: 405, reason: metav1.StatusReasonMethodNotAllowed},
@@ -300,7 +312,7 @@ func TestBadInput(t *testing.T) {
 			code: 422, reason: metav1.StatusReasonInvalid, causes: []string{"metadata.name"}, absent: []string{pods + "/Bi_Bad"}},
 		{name: "deployment selector does not match labels", req: rawRequest{method: "POST", path: deploys, body: []byte(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"bi-mismatch"},"spec":{"selector":{"matchLabels":{"app":"a"}},"template":{"metadata":{"labels":{"app":"b"}},"spec":{"containers":[{"name":"c","image":"busybox"}]}}}}`)},
 			code: 422, reason: metav1.StatusReasonInvalid, message: []string{`Deployment.apps "bi-mismatch" is invalid`}, causes: []string{"spec.template.metadata.labels"}, absent: []string{deploys + "/bi-mismatch"}},
-		{name: "invalid update", req: rawRequest{method: "PUT", path: existing, body: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"bi-existing"},"data":{"bad key!":"v"}}`)},
+		{name: "invalid update", req: rawRequest{method: "PUT", path: existing, body: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"bi-existing",` + existingRV + `},"data":{"bad key!":"v"}}`)},
 			code: 422, reason: metav1.StatusReasonInvalid, causes: []string{"data[bad key!]"}, unchanged: []string{existing}},
 		{name: "patch to an invalid object", req: rawRequest{method: "PATCH", path: existing, contentType: "application/merge-patch+json", body: []byte(`{"data":{"bad key!":"v"}}`)},
 			code: 422, reason: metav1.StatusReasonInvalid, causes: []string{"data[bad key!]"}, unchanged: []string{existing}},
@@ -309,7 +321,7 @@ func TestBadInput(t *testing.T) {
 		{name: "missing namespace", req: rawRequest{method: "POST", path: "/api/v1/namespaces/bi-nope/configmaps", body: []byte(cmJSON("bi-in-missing", ""))},
 			code: 404, reason: metav1.StatusReasonNotFound, message: []string{`namespaces "bi-nope" not found`}, absent: []string{"/api/v1/namespaces/bi-nope/configmaps/bi-in-missing"}},
 		{name: "terminating namespace", req: rawRequest{method: "POST", path: "/api/v1/namespaces/bi-terminating/configmaps", body: []byte(cmJSON("bi-in-terminating", ""))},
-			code: 403, reason: metav1.StatusReasonForbidden, message: []string{`configmaps "bi-in-terminating" is forbidden`, "unable to create new content in namespace bi-terminating because it is being terminated"},
+			code: 403, reason: metav1.StatusReasonForbidden, message: []string{`configmaps is forbidden`, "unable to create new content in namespace bi-terminating because it is being terminated"},
 			causes: []string{"metadata.namespace"}, absent: []string{"/api/v1/namespaces/bi-terminating/configmaps/bi-in-terminating"}},
 
 		// Conflicts and missing objects.
