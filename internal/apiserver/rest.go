@@ -577,6 +577,9 @@ func (s *Server) update(ctx context.Context, q *request, newObjFn func(current r
 		if rv := m.GetResourceVersion(); rv != "" && rv != curMeta.GetResourceVersion() {
 			return nil, apierrors.NewConflict(q.gr(), q.name, errors.New(objectModifiedMsg))
 		}
+		// An update without a resourceVersion is unconditional: it applies
+		// to the current object.
+		m.SetResourceVersion(curMeta.GetResourceVersion())
 		switch q.subresource {
 		case "status":
 			obj = applyStatusUpdate(obj, cur)

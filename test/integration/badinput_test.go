@@ -59,9 +59,9 @@ type unsizedReader struct{ r io.Reader }
 func (u unsizedReader) Read(p []byte) (int, error) { return u.r.Read(p) }
 
 type rawRequest struct {
-	method, path, contentType string
-	body                      []byte
-	chunked                   bool
+	method, path, contentType, accept string
+	body                              []byte
+	chunked                           bool
 }
 
 func (c *rawClient) do(t *testing.T, rq rawRequest) rawResponse {
@@ -84,6 +84,9 @@ func (c *rawClient) do(t *testing.T, rq rawRequest) rawResponse {
 	}
 	if rq.contentType != "" {
 		req.Header.Set("Content-Type", rq.contentType)
+	}
+	if rq.accept != "" {
+		req.Header.Set("Accept", rq.accept)
 	}
 	resp, err := c.c.Do(req)
 	if err != nil {
@@ -215,7 +218,9 @@ func TestBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCode("update stale fixture", c.do(t, rawRequest{method: "PATCH", path: cms + "/bi-stale", contentType: "application/merge-patch+json", body: []byte(`{"data":{"k":"v2"}}`)}), 200)
-	mustCode("create namespace", c.do(t, rawRequest{method: "POST", path: "/api/v1/namespaces", body: []byte(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bi-terminating"}}`)}), 201)
+	// The namespace controller removes the "kubernetes" finalizer of an
+	// empty namespace at once; a finalizer of our own keeps it Terminating.
+	mustCode("create namespace", c.do(t, rawRequest{method: "POST", path: "/api/v1/namespaces", body: []byte(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bi-terminating"},"spec":{"finalizers":["skiff.test/hold"]}}`)}), 201)
 	if got := c.do(t, rawRequest{method: "DELETE", path: "/api/v1/namespaces/bi-terminating"}); got.code != 200 && got.code != 202 {
 		t.Fatalf("delete namespace: %d %s", got.code, got.body)
 	}
@@ -243,6 +248,8 @@ func TestBadInput(t *testing.T) {
 			code: 400, reason: badRequest, message: []string{"apps/v1"}, absent: []string{pods + "/bi-deploy-as-pod", deploys + "/bi-deploy-as-pod"}},
 		{name: "YAML kind mismatch", req: rawRequest{method: "POST", path: cms, contentType: "application/yaml", body: []byte("apiVersion: v1\nkind: Secret\nmetadata:\n  name: bi-yaml-secret\n")},
 			code: 400, reason: badRequest, message: []string{"Secret"}, absent: []string{cms + "/bi-yaml-secret", nsDefault + "/secrets/bi-yaml-secret"}},
+		{name: "unregistered version", req: rawRequest{method: "POST", path: pods, body: []byte(`{"apiVersion":"v9","kind":"Pod","metadata":{"name":"bi-v9"}}`)},
+			code: 400, reason: badRequest, absent: []string{pods + "/bi-v9"}},
 		{name: "namespace mismatch", req: rawRequest{method: "POST", path: cms, body: []byte(cmJSON("bi-otherns", `,"namespace":"kube-system"`))},
 			code: 400, reason: badRequest, message: []string{"the namespace of the provided object does not match the namespace sent on the request"},
 			absent: []string{cms + "/bi-otherns", "/api/v1/namespaces/kube-system/configmaps/bi-otherns"}},
@@ -262,6 +269,10 @@ func TestBadInput(t *testing.T) {
 			code: 201, warning: `unknown field \"spec.foo\"`, exists: []string{pods + "/bi-warn-default"}},
 		{name: "duplicate field default warns", req: rawRequest{method: "POST", path: cms, body: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"bi-dup-warn"},"data":{"k":"a"},"data":{"k":"b"}}`)},
 			code: 201, warning: `duplicate field \"data\"`, exists: []string{cms + "/bi-dup-warn"}},
+		{name: "patch unknown field warns", req: rawRequest{method: "PATCH", path: cms + "/bi-stale", contentType: "application/merge-patch+json", body: []byte(`{"foo":1}`)},
+			code: 200, warning: `unknown field \"foo\"`},
+		{name: "patch unknown field Ignore", req: rawRequest{method: "PATCH", path: cms + "/bi-stale?fieldValidation=Ignore", contentType: "application/merge-patch+json", body: []byte(`{"foo":1}`)},
+			code: 200, noWarning: true},
 		{name: "unknown field Ignore", req: rawRequest{method: "POST", path: pods + "?fieldValidation=Ignore", body: []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"bi-ignore"},"spec":{"foo":1,"containers":[{"name":"c","image":"busybox"}]}}`)},
 			code: 201, noWarning: true, exists: []string{pods + "/bi-ignore"}},
 
@@ -282,6 +293,11 @@ func TestBadInput(t *testing.T) {
 			code: 415, reason: metav1.StatusReasonUnsupportedMediaType, unchanged: []string{existing}},
 		{name: "patch as application/json", req: rawRequest{method: "PATCH", path: existing, contentType: "application/json", body: []byte(`{"data":{"k":"x"}}`)},
 			code: 415, reason: metav1.StatusReasonUnsupportedMediaType, unchanged: []string{existing}},
+
+		{name: "unacceptable Accept", req: rawRequest{method: "GET", path: existing, accept: "text/html"},
+			code: 406, reason: metav1.StatusReasonNotAcceptable},
+		{name: "unacceptable Accept on create", req: rawRequest{method: "POST", path: cms, accept: "text/html", body: []byte(cmJSON("bi-accept", ""))},
+			code: 406, reason: metav1.StatusReasonNotAcceptable, absent: []string{cms + "/bi-accept"}},
 
 		// Unknown paths and verbs.
 		{name: "unknown core resource", req: rawRequest{method: "GET", path: "/api/v1/foos"}, code: 404, reason: metav1.StatusReasonNotFound},
@@ -349,6 +365,11 @@ func TestBadInput(t *testing.T) {
 		{name: "unsupported field selector", req: rawRequest{method: "GET", path: pods + "?fieldSelector=spec.foo%3Dbar"},
 			code: 400, reason: badRequest, message: []string{`field label not supported: spec.foo`}},
 		{name: "malformed field selector", req: rawRequest{method: "GET", path: pods + "?fieldSelector=a"}, code: 400, reason: badRequest},
+		{name: "invalid label selector on watch", req: rawRequest{method: "GET", path: pods + "?watch=1&labelSelector=a%20in%20(b"}, code: 400, reason: badRequest},
+		{name: "unsupported field selector on watch", req: rawRequest{method: "GET", path: pods + "?watch=1&fieldSelector=spec.foo%3Dbar"},
+			code: 400, reason: badRequest, message: []string{`field label not supported: spec.foo`}},
+		{name: "invalid resourceVersion on watch", req: rawRequest{method: "GET", path: pods + "?watch=1&resourceVersion=abc"}, code: 400, reason: badRequest},
+		{name: "invalid resourceVersion on list", req: rawRequest{method: "GET", path: pods + "?resourceVersion=abc"}, code: 400, reason: badRequest},
 		{name: "invalid selector on deletecollection", req: rawRequest{method: "DELETE", path: cms + "?labelSelector=a%20in%20(b"},
 			code: 400, reason: badRequest, exists: []string{existing}},
 
@@ -388,6 +409,7 @@ func TestBadInput(t *testing.T) {
 			}
 			got := c.do(t, tc.req)
 			what := tc.req.method + " " + tc.req.path
+			t.Logf("%s: %d %.400s", what, got.code, got.body)
 			if tc.reason != "" {
 				st := checkStatus(t, what, got, tc.code, tc.reason)
 				for _, m := range tc.message {

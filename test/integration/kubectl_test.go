@@ -364,18 +364,43 @@ func (k *kubectlRunner) stepCreate(t *testing.T) {
 	for _, o := range manifestObjects {
 		contains(t, "create -f output", r.stdout, o+" created")
 	}
+	t.Run("already-exists", func(t *testing.T) {
+		r := k.fail(t, "create", "-f", k.manifests)
+		contains(t, "second create -f stderr", r.stderr, "AlreadyExists", `deployments.apps "web" already exists`,
+			`services "web-nodeport" already exists`, `secrets "web-secret" already exists`)
+	})
 	t.Run("pods", func(t *testing.T) {
 		tb := k.getTable(t, "pods", "NAME READY STATUS RESTARTS AGE")
-		expectRow(t, tb, "web-pod", map[int]string{1: "0/1"})
+		expectRow(t, tb, "web-pod", map[int]string{1: "0/1", 2: "Pending", 3: "0"})
+		// A new pod's status starts as Pending with its QoS class.
+		k.expectField(t, "pod/web-pod", ".status.phase", "Pending")
+		k.expectField(t, "pod/web-pod", ".status.qosClass", "BestEffort")
+		r := k.run(t, "get", "pods", "--field-selector", "status.phase=Pending", "-l", "app=web-pod", "-o", "name")
+		if strings.TrimSpace(r.stdout) != "pod/web-pod" {
+			t.Errorf("field and label selectors: want pod/web-pod\n%s", r)
+		}
+		r = k.run(t, "get", "pods", "-l", "app=nothing")
+		contains(t, "get with an unmatched selector", r.stdout+r.stderr, "No resources found in "+k.ns+" namespace.")
 	})
 	t.Run("deployments", func(t *testing.T) {
 		tb := k.getTable(t, "deployments", "NAME READY UP-TO-DATE AVAILABLE AGE")
 		expectRow(t, tb, "web", map[int]string{1: "0/3"})
+		r := k.run(t, "get", "deployments", "-o", "wide")
+		wide := parseTable(r.stdout)
+		if wide.header != "NAME READY UP-TO-DATE AVAILABLE AGE CONTAINERS IMAGES SELECTOR" {
+			t.Errorf("get deployments -o wide header = %q", wide.header)
+		}
+		expectRow(t, wide, "web", map[int]string{5: "web", 6: "skiff.local/echo:1", 7: "app=web"})
 	})
 	t.Run("services", func(t *testing.T) {
 		tb := k.getTable(t, "services", "NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE")
 		expectRow(t, tb, "web", map[int]string{1: "ClusterIP", 3: "<none>", 4: "80/TCP"})
 		expectRow(t, tb, "web-nodeport", map[int]string{1: "NodePort", 3: "<none>", 4: fmt.Sprintf("80:%d/TCP", k.client.nodePort)})
+		wide := parseTable(k.run(t, "get", "services", "-o", "wide").stdout)
+		if wide.header != "NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE SELECTOR" {
+			t.Errorf("get services -o wide header = %q", wide.header)
+		}
+		expectRow(t, wide, "web", map[int]string{6: "app=web"})
 		for _, name := range []string{"web", "web-nodeport"} {
 			if row := tb.rows[name]; len(row) > 2 && net.ParseIP(row[2]) == nil {
 				t.Errorf("service %s: CLUSTER-IP %q is not an IP", name, row[2])
@@ -584,7 +609,8 @@ func (k *kubectlRunner) stepWatch(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	args := append(append([]string(nil), k.client.argv[1:]...), "-n", k.ns, "get", "pods", "-w")
+	// --output-watch-events puts each event's type in a first column.
+	args := append(append([]string(nil), k.client.argv[1:]...), "-n", k.ns, "get", "pods", "-w", "--output-watch-events")
 	cmd := exec.CommandContext(ctx, k.client.argv[0], args...)
 	cmd.Env, cmd.Dir = k.env, k.dir
 	var out, errOut syncBuffer
@@ -598,23 +624,26 @@ func (k *kubectlRunner) stepWatch(t *testing.T) {
 	defer func() {
 		_ = cmd.Process.Kill()
 		<-exited
-		if t.Failed() {
-			t.Logf("get pods -w printed:\n%s--- stderr:\n%s", out.String(), errOut.String())
-		}
+		t.Logf("get pods -w printed:\n%s--- stderr:\n%s", out.String(), errOut.String())
 	}()
-	rows := func() int {
-		n := 0
+	// events are the event types of the rows printed for the pod.
+	events := func() []string {
+		var ev []string
 		for _, line := range strings.Split(out.String(), "\n") {
-			if strings.HasPrefix(line, "watched ") {
-				n++
+			if f := strings.Fields(line); len(f) > 1 && f[1] == "watched" {
+				ev = append(ev, f[0])
 			}
 		}
-		return n
+		return ev
 	}
-	waitRows := func(what string, n int) {
+	waitEvent := func(what, event string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
-		for rows() < n {
+		for {
+			ev := events()
+			if len(ev) > 0 && ev[len(ev)-1] == event {
+				return
+			}
 			select {
 			case err := <-exited:
 				exited <- err
@@ -622,18 +651,21 @@ func (k *kubectlRunner) stepWatch(t *testing.T) {
 			case <-time.After(50 * time.Millisecond):
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("get pods -w did not print %s within 10s", what)
+				t.Fatalf("get pods -w did not print %s (%s) within 10s; events so far %v", what, event, ev)
 			}
 		}
 	}
-	waitRows("the initial row", 1)
-	if h := parseTable(out.String()).header; h != "NAME READY STATUS RESTARTS AGE" {
+	waitEvent("the initial row", "ADDED")
+	if h := parseTable(out.String()).header; h != "EVENT NAME READY STATUS RESTARTS AGE" {
 		t.Errorf("get pods -w header = %q", h)
 	}
 	k.run(t, "label", "pod/watched", "color=red")
-	waitRows("a row for the label change", 2)
+	waitEvent("a row for the label change", "MODIFIED")
 	k.run(t, "delete", "pod/watched")
-	waitRows("a row for the deletion", 3)
+	waitEvent("a row for the deletion", "DELETED")
+	if ev := events(); len(ev) < 3 || ev[0] != "ADDED" || ev[1] != "MODIFIED" {
+		t.Errorf("watch events = %v, want ADDED, MODIFIED, ..., DELETED", ev)
+	}
 	k.fail(t, "get", "pod/watched")
 }
 
