@@ -18,7 +18,7 @@ const adminKubeconfig = "/etc/skiff/skiff.yaml"
 func runKubectl(args []string) int {
 	if os.Getenv("KUBECONFIG") == "" && !hasKubeconfigFlag(args) {
 		if _, err := os.Stat(adminKubeconfig); err == nil {
-			os.Setenv("KUBECONFIG", adminKubeconfig)
+			_ = os.Setenv("KUBECONFIG", adminKubeconfig)
 		}
 	}
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}

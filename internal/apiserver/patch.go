@@ -17,6 +17,17 @@ import (
 // maxJSONPatchOperations bounds the work one JSON patch can ask for.
 const maxJSONPatchOperations = 10000
 
+// maxJSONPatchCopyBytes bounds how much the "copy" operations of one JSON
+// patch may grow a document, as upstream's JSONPatchMaxCopyBytes: without
+// it a few hundred bytes of doubling copies exhaust the server's memory.
+const maxJSONPatchCopyBytes = 3 << 20
+
+func init() {
+	// The limit is a package variable of json-patch; upstream sets it the
+	// same way when it builds its server.
+	jsonpatch.AccumulatedCopySizeLimit = maxJSONPatchCopyBytes
+}
+
 func (s *Server) servePatch(q *request) {
 	if err := validateDryRun(q); err != nil {
 		s.writeError(q.w, q.r, err)
@@ -39,38 +50,53 @@ func (s *Server) servePatch(q *request) {
 		s.writeError(q.w, q.r, err)
 		return
 	}
-	var jp jsonpatch.Patch
-	if pt == types.JSONPatchType {
-		jp, err = jsonpatch.DecodePatch(patch)
-		if err != nil {
-			s.writeError(q.w, q.r, badRequest("%v", err))
-			return
-		}
-		if len(jp) > maxJSONPatchOperations {
-			s.writeError(q.w, q.r, apierrors.NewRequestEntityTooLargeError("The allowed maximum operations in a JSON patch is 10000"))
-			return
-		}
-	} else if !json.Valid(patch) {
-		s.writeError(q.w, q.r, badRequest("error decoding patch: invalid JSON document"))
+	jp, err := decodePatch(pt, patch)
+	if err != nil {
+		s.writeError(q.w, q.r, err)
 		return
 	}
-	jsonInfo, _ := serializerFor(mediaJSON)
 	out, code, err := s.update(q.r.Context(), q, func(current runtime.Object) (runtime.Object, error) {
-		original, err := json.Marshal(current)
-		if err != nil {
-			return nil, err
-		}
-		patched, err := applyPatch(pt, original, patch, jp, current)
-		if err != nil {
-			return nil, err
-		}
-		return s.decodeObject(q, patched, jsonInfo)
+		return s.patchObject(q, pt, patch, jp, current)
 	})
 	if err != nil {
 		s.writeError(q.w, q.r, err)
 		return
 	}
 	s.writeObject(q, code, out)
+}
+
+// decodePatch checks a patch body before it is applied: a JSON patch is
+// parsed into its operations, the other types must be JSON documents.
+func decodePatch(pt types.PatchType, patch []byte) (jsonpatch.Patch, error) {
+	if pt != types.JSONPatchType {
+		if !json.Valid(patch) {
+			return nil, badRequest("error decoding patch: invalid JSON document")
+		}
+		return nil, nil
+	}
+	jp, err := jsonpatch.DecodePatch(patch)
+	if err != nil {
+		return nil, badRequest("%v", err)
+	}
+	if len(jp) > maxJSONPatchOperations {
+		return nil, apierrors.NewRequestEntityTooLargeError("The allowed maximum operations in a JSON patch is 10000")
+	}
+	return jp, nil
+}
+
+// patchObject applies a decoded patch to the current object (in the served
+// version) and decodes the result as the request's kind.
+func (s *Server) patchObject(q *request, pt types.PatchType, patch []byte, jp jsonpatch.Patch, current runtime.Object) (runtime.Object, error) {
+	original, err := json.Marshal(current)
+	if err != nil {
+		return nil, err
+	}
+	patched, err := applyPatch(pt, original, patch, jp, current)
+	if err != nil {
+		return nil, err
+	}
+	jsonInfo, _ := serializerFor(mediaJSON)
+	return s.decodeObject(q, patched, jsonInfo)
 }
 
 // applyPatch applies one patch document to original (JSON).

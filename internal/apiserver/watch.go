@@ -279,7 +279,6 @@ func (s *Server) sendEvent(ww *watchWriter, sel *selection, ev storage.Event, re
 			typ = "ADDED"
 		case !cur && prev:
 			typ = "DELETED"
-			cur = true
 		case !cur:
 			return nil
 		}

@@ -148,9 +148,9 @@ func (r *report) markdown() string {
 	p("- Whole run: %.1f s\n\n", r.total.Seconds())
 
 	p("## Results\n\n")
-	p("| Figure | ops/s | p50 ms | p99 ms | n | CPU µs/op |\n|---|---:|---:|---:|---:|---:|\n")
+	p("| Figure | ops/s | p50 ms | p99 ms | n | CPU µs/op | CPU cores used |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	row := func(label string, x *result) {
-		p("| %s | %.0f | %.2f | %.2f | %d | %.0f |\n", label, x.opsPerSec(), ms(x.pct(50)), ms(x.pct(99)), x.N, x.cpuPerOp())
+		p("| %s | %.0f | %.2f | %.2f | %d | %.0f | %.2f |\n", label, x.opsPerSec(), ms(x.pct(50)), ms(x.pct(99)), x.N, x.cpuPerOp(), x.cores())
 	}
 	row("skiff create", r.apiCreate)
 	row("etcd put (floor)", r.etcdPut)
@@ -162,7 +162,7 @@ func (r *report) markdown() string {
 	row("etcd watch delivery (floor)", r.etcdWatch)
 	p("\nWatch latency from the update call *starting*: skiff `%s`, etcd `%s` (`early` counts events that arrived before the update call returned; their from-return latency counts as 0).\n",
 		r.apiWatch.Extra, r.etcdWatch.Extra)
-	p("CPU µs/op is the whole process's CPU time (client, API server and etcd) during the phase divided by its operations.\n\n")
+	p("CPU µs/op is the whole process's CPU time (client, API server and etcd) during the phase divided by its operations; it depends far less on other load than throughput does. CPU cores used is that CPU time over the phase's wall time: well under %d means the process was waiting (on fsync, or on CPUs taken by other work).\n\n", r.machine.CPUs)
 
 	p("## Ratios to the etcd floor (same run)\n\n")
 	p("| | throughput, skiff ÷ etcd | p50 latency, skiff ÷ etcd | p99 latency, skiff ÷ etcd |\n|---|---:|---:|---:|\n")

@@ -58,6 +58,15 @@ func (r *result) cpuPerOp() float64 {
 	return float64(r.CPU) / float64(time.Microsecond) / float64(r.N)
 }
 
+// cores is the process CPU time over wall time: how much of the machine the
+// whole process got during the run.
+func (r *result) cores() float64 {
+	if r == nil || r.Elapsed <= 0 {
+		return 0
+	}
+	return r.CPU.Seconds() / r.Elapsed.Seconds()
+}
+
 func percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
@@ -74,7 +83,7 @@ func (r *result) line() string {
 	if unit == "" {
 		unit = "ops"
 	}
-	s := fmt.Sprintf("BENCH %s %s/s=%.0f p50_ms=%.2f p99_ms=%.2f n=%d cpu_us/op=%.0f", r.Name, unit, r.opsPerSec(), ms(r.pct(50)), ms(r.pct(99)), r.N, r.cpuPerOp())
+	s := fmt.Sprintf("BENCH %s %s/s=%.0f p50_ms=%.2f p99_ms=%.2f n=%d cpu_us/op=%.0f cpu_cores=%.2f", r.Name, unit, r.opsPerSec(), ms(r.pct(50)), ms(r.pct(99)), r.N, r.cpuPerOp(), r.cores())
 	if r.Extra != "" {
 		s += " " + r.Extra
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,16 @@ func cmJSON(name, extra string) string {
 func bigPod(name string) []byte {
 	pad := strings.Repeat("x", 3<<20)
 	return []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"` + name + `","annotations":{"pad":"` + pad + `"}},"spec":{"containers":[{"name":"c","image":"busybox"}]}}`)
+}
+
+// copyBombPatch is a JSON patch whose copies double the object n times
+// from 1 KiB: upstream bounds the growth at 3 MiB (JSONPatchMaxCopyBytes).
+func copyBombPatch(n int) []byte {
+	ops := []string{`{"op":"add","path":"/data/seed","value":"` + strings.Repeat("x", 1024) + `"}`}
+	for i := 0; i < n; i++ {
+		ops = append(ops, `{"op":"copy","from":"/data","path":"/data/c`+strconv.Itoa(i)+`"}`)
+	}
+	return []byte("[" + strings.Join(ops, ",") + "]")
 }
 
 // badInputCase is one request that must fail (or warn) in a precise way.
@@ -375,6 +386,8 @@ func TestBadInput(t *testing.T) {
 
 		// Patches.
 		{name: "JSON patch failing test", req: rawRequest{method: "PATCH", path: existing, contentType: "application/json-patch+json", body: []byte(`[{"op":"test","path":"/data/k","value":"nope"},{"op":"replace","path":"/data/k","value":"changed"}]`)},
+			code: 422, reason: metav1.StatusReasonInvalid, unchanged: []string{existing}},
+		{name: "JSON patch copies over the size limit", req: rawRequest{method: "PATCH", path: existing, contentType: "application/json-patch+json", body: copyBombPatch(12)},
 			code: 422, reason: metav1.StatusReasonInvalid, unchanged: []string{existing}},
 		{name: "malformed JSON patch", req: rawRequest{method: "PATCH", path: existing, contentType: "application/json-patch+json", body: []byte(`[{"op":"replace"`)},
 			code: 400, reason: badRequest, unchanged: []string{existing}},

@@ -624,7 +624,9 @@ func (k *kubectlRunner) stepWatch(t *testing.T) {
 	defer func() {
 		_ = cmd.Process.Kill()
 		<-exited
-		t.Logf("get pods -w printed:\n%s--- stderr:\n%s", out.String(), errOut.String())
+		if t.Failed() {
+			t.Logf("get pods -w printed:\n%s--- stderr:\n%s", out.String(), errOut.String())
+		}
 	}()
 	// events are the event types of the rows printed for the pod.
 	events := func() []string {

@@ -50,7 +50,7 @@ type testThing struct {
 		X int32 `json:"x"`
 	} `json:"anon"`
 	Skip       string `json:"-"`
-	unexported string
+	unexported string //nolint:unused // checks that unexported fields are skipped
 	NoTag      int64
 	Ptr        *string `json:"ptr"`
 	F          float64 `json:"f,omitzero"`

@@ -46,7 +46,7 @@ func init() {
 	bindingColumns := []metav1.TableColumnDefinition{
 		nameColumn,
 		column("PolicyName", "string", "PolicyName indicates the policy definition which the policy binding binded to"),
-		column("ParamRef", "string", "ParamRef indicates the param resource which sets the configration param"),
+		column("ParamRef", "string", "ParamRef indicates the param resource which sets the configuration param"),
 		ageColumn,
 	}
 	register(schema.GroupKind{Group: admissionGroup, Kind: "ValidatingAdmissionPolicyBinding"}, bindingColumns,

@@ -21,11 +21,11 @@ const (
 // they carry in the API the client used (core/v1 and events.k8s.io/v1 name
 // the same data differently).
 type eventFields struct {
-	namespace, regardingNamespace  string
-	eventTime                      metav1.MicroTime
-	reportingController, reporting string
-	reportingInstance              string
-	action, reason, note           string
+	namespace, regardingNamespace string
+	eventTime                     metav1.MicroTime
+	reportingController           string
+	reportingInstance             string
+	action, reason, note          string
 
 	regardingPath, reportingPath, notePath *field.Path
 }
