@@ -38,10 +38,10 @@ integration: build
 bench: build
 	$(GO) run ./test/bench -out docs/benchmarks.md
 
-lint:
+lint: $(GOLANGCI)
 	@test -z "$$(gofmt -l cmd internal test hack 2>/dev/null)" || { echo "gofmt needed:"; gofmt -l cmd internal test hack; exit 1; }
 	$(GO) vet ./...
-	@if [ -x $(GOLANGCI) ]; then $(GOLANGCI) run ./...; else echo "lint: golangci-lint not built (make $(GOLANGCI))"; fi
+	$(GOLANGCI) run ./...
 
 $(GOLANGCI):
 	GOBIN=$(CURDIR)/bin $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
