@@ -119,6 +119,7 @@ func serverCommand() *cobra.Command {
 	f.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "IPv4 range of Service cluster IPs")
 	f.StringVar(&cfg.NodePortRange, "service-node-port-range", cfg.NodePortRange, "port range of NodePort Services")
 	f.StringSliceVar(&cfg.TLSSANs, "tls-san", nil, "extra names or IPs for the serving certificate")
+	f.IntVar(&cfg.WatchCacheSize, "watch-cache-size", 0, "recent events kept per resource for watches that resume (default 10000)")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "do not run a node agent in the server process")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd

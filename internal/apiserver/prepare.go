@@ -185,7 +185,19 @@ func applyStatusUpdate(obj, old runtime.Object) runtime.Object {
 // being deleted (upstream's NamespaceLifecycle admission).
 func (s *Server) admitNamespace(ctx context.Context, ns string, res *registry.Resource) error {
 	nsRes := registry.Lookup("", "v1", "namespaces")
-	obj, err := s.store.Get(ctx, storageKey(nsRes, "", ns))
+	get := s.store.Get
+	if c, ok := s.store.(interface {
+		GetAny(context.Context, string) (runtime.Object, error)
+	}); ok {
+		// Like upstream's admission, a recent state of the namespace will
+		// do: no round trip to etcd on every create.
+		get = c.GetAny
+	}
+	obj, err := get(ctx, storageKey(nsRes, "", ns))
+	if errors.Is(err, storage.ErrNotFound) {
+		// A namespace created a moment ago may not be cached yet.
+		obj, err = s.store.Get(ctx, storageKey(nsRes, "", ns))
+	}
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, ns)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -126,7 +127,23 @@ func (s *Server) decodeObject(q *request, data []byte, info runtime.SerializerIn
 	if gvk.Kind != want.Kind {
 		return nil, badRequest("the kind in the data (%s) does not match the expected kind (%s)", gvk.Kind, want.Kind)
 	}
+	convertInput(obj)
 	return obj, nil
+}
+
+// convertInput does what upstream's conversion to the internal version does
+// to write-only fields: a Secret's stringData is merged into data (and wins
+// over it) and never stored.
+func convertInput(obj runtime.Object) {
+	if sec, ok := obj.(*corev1.Secret); ok && sec.StringData != nil {
+		if sec.Data == nil {
+			sec.Data = map[string][]byte{}
+		}
+		for k, v := range sec.StringData {
+			sec.Data[k] = []byte(v)
+		}
+		sec.StringData = nil
+	}
 }
 
 func addWarning(w http.ResponseWriter, msg string) {

@@ -43,7 +43,10 @@ type ServerConfig struct {
 	NodePortRange      string
 	DisableAgent       bool
 	TLSSANs            []string
-	Logger             *slog.Logger
+	// WatchCacheSize is how many recent events each resource's watch cache
+	// keeps for watches that start in the past (0: the default).
+	WatchCacheSize int
+	Logger         *slog.Logger
 	// Ready, when set, is called once the API serves requests.
 	Ready func()
 }
@@ -170,8 +173,17 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		return err
 	}
 	defer ds.Close()
-	store := storage.NewEtcd(ds.Client, storage.NewCodec(registry.Scheme))
-	store.Observe = func(op string, d time.Duration) { etcdLatency.WithLabelValues(op, "").Observe(d.Seconds()) }
+	etcdStore := storage.NewEtcd(ds.Client, storage.NewCodec(registry.Scheme))
+	etcdStore.Observe = func(op string, d time.Duration) { etcdLatency.WithLabelValues(op, "").Observe(d.Seconds()) }
+	var prefixes []string
+	for _, r := range registry.All() {
+		prefixes = append(prefixes, "/registry/"+r.StoragePrefix+"/")
+	}
+	store := storage.NewCached(etcdStore, prefixes, log)
+	if cfg.WatchCacheSize > 0 {
+		store.EventWindow = cfg.WatchCacheSize
+	}
+	defer store.Close()
 
 	api, err := apiserver.New(apiserver.Config{
 		BindAddress: cfg.BindAddress, Port: cfg.HTTPSPort,

@@ -186,22 +186,54 @@ func (s *Etcd) List(ctx context.Context, prefix string, opts ListOptions) (*List
 	return res, nil
 }
 
+// current is a known state of a key: its value and revision, and the
+// decoded object (which the caller may modify).
+type current struct {
+	value  []byte
+	modRev int64
+	obj    runtime.Object
+}
+
+// read returns the current state of key from etcd.
+func (s *Etcd) read(ctx context.Context, key string) (*current, error) {
+	resp, err := s.client.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, ErrNotFound
+	}
+	kv := resp.Kvs[0]
+	obj, err := s.codec.Decode(kv.Value, kv.ModRevision)
+	if err != nil {
+		return nil, err
+	}
+	return &current{value: kv.Value, modRev: kv.ModRevision, obj: obj}, nil
+}
+
 // Update implements Store.
 func (s *Etcd) Update(ctx context.Context, key string, fn UpdateFunc, claimsFn func(old, updated runtime.Object) []Claim) (runtime.Object, error) {
+	return s.update(ctx, key, nil, fn, claimsFn)
+}
+
+// update is Update starting from hint, a possibly stale state of the key
+// (from a cache); a stale hint only costs a retry.
+func (s *Etcd) update(ctx context.Context, key string, hint *current, fn UpdateFunc, claimsFn func(old, updated runtime.Object) []Claim) (runtime.Object, error) {
 	defer s.observe("update", time.Now())
 	for {
-		resp, err := s.client.Get(ctx, key)
-		if err != nil {
-			return nil, err
+		cur := hint
+		hint = nil
+		if cur == nil {
+			var err error
+			if cur, err = s.read(ctx, key); err != nil {
+				return nil, err
+			}
 		}
-		if len(resp.Kvs) == 0 {
-			return nil, ErrNotFound
-		}
-		kv := resp.Kvs[0]
-		current, err := s.codec.Decode(kv.Value, kv.ModRevision)
-		if err != nil {
-			return nil, err
-		}
+		kv := struct {
+			Value       []byte
+			ModRevision int64
+		}{cur.value, cur.modRev}
+		current := cur.obj
 		old := current.DeepCopyObject()
 		updated, err := fn(current)
 		if err != nil {
@@ -238,20 +270,22 @@ func (s *Etcd) Update(ctx context.Context, key string, fn UpdateFunc, claimsFn f
 
 // Delete implements Store.
 func (s *Etcd) Delete(ctx context.Context, key string, precondition func(runtime.Object) error, claimsFn func(runtime.Object) []Claim) (runtime.Object, error) {
+	return s.delete(ctx, key, nil, precondition, claimsFn)
+}
+
+func (s *Etcd) delete(ctx context.Context, key string, hint *current, precondition func(runtime.Object) error, claimsFn func(runtime.Object) []Claim) (runtime.Object, error) {
 	defer s.observe("delete", time.Now())
 	for {
-		resp, err := s.client.Get(ctx, key)
-		if err != nil {
-			return nil, err
+		cur := hint
+		hint = nil
+		if cur == nil {
+			var err error
+			if cur, err = s.read(ctx, key); err != nil {
+				return nil, err
+			}
 		}
-		if len(resp.Kvs) == 0 {
-			return nil, ErrNotFound
-		}
-		kv := resp.Kvs[0]
-		current, err := s.codec.Decode(kv.Value, kv.ModRevision)
-		if err != nil {
-			return nil, err
-		}
+		kv := struct{ ModRevision int64 }{cur.modRev}
+		current := cur.obj
 		if precondition != nil {
 			if err := precondition(current); err != nil {
 				return nil, err
@@ -284,11 +318,24 @@ func (s *Etcd) Revision(ctx context.Context) (int64, error) {
 
 // Watch implements Store.
 func (s *Etcd) Watch(ctx context.Context, prefix string, revision int64) (<-chan Event, error) {
+	return s.watch(clientv3.WithRequireLeader(ctx), ctx, prefix, revision)
+}
+
+// watch watches on the etcd watch stream that streamCtx selects (watches
+// sharing a stream get progress notifications together) until ctx ends.
+func (s *Etcd) watch(streamCtx, ctx context.Context, prefix string, revision int64) (<-chan Event, error) {
 	opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithPrevKV(), clientv3.WithProgressNotify()}
 	if revision > 0 {
 		opts = append(opts, clientv3.WithRev(revision+1))
 	}
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	wctx, cancel := context.WithCancel(streamCtx)
+	go func() {
+		select {
+		case <-ctx.Done():
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
 	wch := s.client.Watch(wctx, prefix, opts...)
 	out := make(chan Event, 100)
 	go func() {
@@ -336,6 +383,12 @@ func (s *Etcd) convertEvent(e *clientv3.Event) (Event, error) {
 	rev := e.Kv.ModRevision
 	var ev Event
 	ev.Revision = rev
+	ev.Key = string(e.Kv.Key)
+	if e.Type == mvccpb.DELETE {
+		ev.value = nil
+	} else {
+		ev.value = e.Kv.Value
+	}
 	switch {
 	case e.Type == mvccpb.DELETE:
 		ev.Type = Deleted
@@ -366,4 +419,40 @@ func (s *Etcd) convertEvent(e *clientv3.Event) (Event, error) {
 		ev.PrevObject = prev
 	}
 	return ev, nil
+}
+
+type rawList struct {
+	entries []*entry
+	rev     int64
+}
+
+// listRaw reads every key under prefix, consistently, in pages.
+func (s *Etcd) listRaw(ctx context.Context, prefix string) (*rawList, error) {
+	out := &rawList{}
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	start := prefix
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(1000)}
+		if out.rev > 0 {
+			opts = append(opts, clientv3.WithRev(out.rev))
+		}
+		resp, err := s.client.Get(ctx, start, opts...)
+		if err != nil {
+			return nil, err
+		}
+		if out.rev == 0 {
+			out.rev = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			obj, err := s.codec.Decode(kv.Value, kv.ModRevision)
+			if err != nil {
+				return nil, fmt.Errorf("key %s: %w", kv.Key, err)
+			}
+			out.entries = append(out.entries, &entry{key: string(kv.Key), value: kv.Value, modRev: kv.ModRevision, obj: obj})
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return out, nil
+		}
+		start = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
 }

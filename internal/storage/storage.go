@@ -83,11 +83,15 @@ const (
 // object before the change; for Deleted, Object is the last state with the
 // deletion's revision as its resource version.
 type Event struct {
-	Type       EventType
+	Type EventType
+	// Key is the changed key.
+	Key        string
 	Object     runtime.Object
 	PrevObject runtime.Object
 	Revision   int64
 	Err        error
+	// value is the stored value after the change (etcd watches only).
+	value []byte
 }
 
 // UpdateFunc computes a new object from the current one. Returning an error

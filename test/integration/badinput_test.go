@@ -89,7 +89,11 @@ func (c *rawClient) do(t *testing.T, rq rawRequest) rawResponse {
 	if rq.accept != "" {
 		req.Header.Set("Accept", rq.accept)
 	}
+	start := time.Now()
 	resp, err := c.c.Do(req)
+	if d := time.Since(start); d > time.Second {
+		t.Logf("SLOW %s %s: %v", rq.method, rq.path, d)
+	}
 	if err != nil {
 		t.Fatalf("%s %s: %v", rq.method, rq.path, err)
 	}
@@ -397,6 +401,8 @@ func TestBadInput(t *testing.T) {
 			code: 400, reason: badRequest, unchanged: []string{existing}},
 		{name: "malformed strategic merge patch", req: rawRequest{method: "PATCH", path: existing, contentType: "application/strategic-merge-patch+json", body: []byte(`{"data":`)},
 			code: 400, reason: badRequest, unchanged: []string{existing}},
+		{name: "strategic merge patch with a list of lists", req: rawRequest{method: "PATCH", path: pods + "/bi-warn", contentType: "application/strategic-merge-patch+json", body: []byte(`{"spec":{"containers":[[{"name":"c"}]]}}`)},
+			code: 422, reason: metav1.StatusReasonInvalid, unchanged: []string{pods + "/bi-warn"}},
 		{name: "merge patch unknown field Strict", req: rawRequest{method: "PATCH", path: existing + "?fieldValidation=Strict", contentType: "application/merge-patch+json", body: []byte(`{"foo":1}`)},
 			code: 400, reason: badRequest, message: []string{`unknown field "foo"`}, unchanged: []string{existing}},
 		{name: "invalid dryRun", req: rawRequest{method: "POST", path: cms + "?dryRun=Bogus", body: []byte(cmJSON("bi-dryrun", ""))},

@@ -58,10 +58,13 @@ func serverConfig(t testing.TB, dataDir string) app.ServerConfig {
 }
 
 // startServer runs a server in this process until the test ends.
-func startServer(t testing.TB) *testServer {
+func startServer(t testing.TB, opts ...func(*app.ServerConfig)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := serverConfig(t, dir)
+	for _, o := range opts {
+		o(&cfg)
+	}
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -18,6 +18,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+
+	"skiff/internal/app"
 )
 
 // recorder keeps the events an informer handler saw, in order.
@@ -113,7 +115,9 @@ func listLike(t *testing.T, c kubernetes.Interface) float64 {
 }
 
 func TestInformerOrderResumeAndCompaction(t *testing.T) {
-	ts := startServer(t)
+	// A tiny watch cache window, so that the outage below outgrows it and
+	// the resumed watch must go to etcd, where the history is compacted.
+	ts := startServer(t, func(c *app.ServerConfig) { c.WatchCacheSize = 2 })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	admin := ts.Client
@@ -203,6 +207,11 @@ func TestInformerOrderResumeAndCompaction(t *testing.T) {
 	}
 	if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "during-outage"}, Data: map[string]string{"v": "1"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := cms.Update(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "during-outage"}, Data: map[string]string{"v": fmt.Sprint(i + 2)}}, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	etcd, err := clientv3.New(clientv3.Config{Endpoints: []string{fmt.Sprintf("http://127.0.0.1:%d", ts.EtcdPort)}, Logger: zap.NewNop()})
 	if err != nil {

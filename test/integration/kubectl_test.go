@@ -101,7 +101,7 @@ type kubectlRunner struct {
 	ns        string
 	dir       string // scratch: HOME, cache, temp files
 	env       []string
-	manifests string // this client's copy of test/manifests
+	manifests string // test/manifests, or a copy with another nodePort
 }
 
 func newKubectlRunner(t *testing.T, c kubectlClient, kubeconfig, manifests string) *kubectlRunner {
@@ -169,11 +169,10 @@ func copyManifests(t *testing.T, from, to string, nodePort int) {
 
 // kubectlResult is what one kubectl run printed and how it exited.
 type kubectlResult struct {
-	cmd         string
-	stdout      string
-	stderr      string
-	code        int
-	interrupted bool
+	cmd    string
+	stdout string
+	stderr string
+	code   int
 }
 
 func (r kubectlResult) String() string {
@@ -200,7 +199,6 @@ func (k *kubectlRunner) exec(t *testing.T, stdin string, extraEnv []string, args
 		t.Fatalf("%s: %v", r.cmd, err)
 	}
 	if ctx.Err() != nil {
-		r.interrupted = true
 		t.Errorf("%s: still running after 30s\n%s", r.cmd, r)
 	}
 	return r
