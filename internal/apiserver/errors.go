@@ -92,3 +92,13 @@ func notAcceptable(msg string) *apierrors.StatusError {
 		Message: msg,
 	}}
 }
+
+func tooManyRequests() *apierrors.StatusError {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status:  metav1.StatusFailure,
+		Code:    http.StatusTooManyRequests,
+		Reason:  metav1.StatusReasonTooManyRequests,
+		Message: "Too many requests, please try again later.",
+		Details: &metav1.StatusDetails{RetryAfterSeconds: 1},
+	}}
+}

@@ -15,6 +15,7 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 	inflight *prometheus.GaugeVec
 	watchers *prometheus.GaugeVec
+	rejected *prometheus.CounterVec
 	// initialEvents counts watches that began by sending the current state
 	// (list-like work, as a watch-list or an unversioned watch does).
 	initialEvents *prometheus.CounterVec
@@ -39,12 +40,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "apiserver_longrunning_requests",
 			Help: "Gauge of all active long-running apiserver requests (watches) broken out by group, version and resource.",
 		}, []string{"group", "version", "resource"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "apiserver_dropped_requests_total",
+			Help: "Number of requests refused with 429 because the inflight limit was reached, by request kind.",
+		}, []string{"request_kind"}),
 		initialEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "skiff_apiserver_watch_initial_events_total",
 			Help: "Watches that started by sending the current state of the collection, by group and resource.",
 		}, []string{"group", "resource"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.inflight, m.watchers, m.initialEvents)
+	reg.MustRegister(m.requests, m.latency, m.inflight, m.watchers, m.rejected, m.initialEvents)
 	return m
 }
 
@@ -88,10 +93,24 @@ func (s *Server) instrument(q *request, serve func()) {
 	}
 	long := q.verb == "watch"
 	if !long {
-		s.metrics.inflight.WithLabelValues(kind).Inc()
-		defer s.metrics.inflight.WithLabelValues(kind).Dec()
+		slots := s.readOnly
+		if kind == "mutating" {
+			slots = s.mutating
+		}
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			s.metrics.inflight.WithLabelValues(kind).Inc()
+			defer s.metrics.inflight.WithLabelValues(kind).Dec()
+			serve()
+		default:
+			// Overloaded: refuse at once, and say when to come back.
+			s.metrics.rejected.WithLabelValues(kind).Inc()
+			s.writeError(q.w, q.r, tooManyRequests())
+		}
+	} else {
+		serve()
 	}
-	serve()
 	scope := "cluster"
 	switch {
 	case q.name != "":

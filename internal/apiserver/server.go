@@ -70,6 +70,9 @@ type Config struct {
 	MaxRequestBodyBytes int64
 	// ExtraHealthChecks are added to /healthz, /livez and /readyz.
 	ExtraHealthChecks []HealthCheck
+	// MaxReadOnlyInflight and MaxMutatingInflight bound concurrent
+	// requests (watches are not counted); beyond them clients get 429.
+	MaxReadOnlyInflight, MaxMutatingInflight int
 }
 
 // PortRange is an inclusive range of ports.
@@ -90,6 +93,8 @@ type Server struct {
 	health  *healthChecks
 	mux     *http.ServeMux
 	ready   chan struct{}
+	// readOnly and mutating are the inflight request slots.
+	readOnly, mutating chan struct{}
 }
 
 // New builds an API server from cfg.
@@ -113,7 +118,14 @@ func New(cfg Config) (*Server, error) {
 		reg := prometheus.NewRegistry()
 		cfg.Registerer, cfg.Gatherer = reg, reg
 	}
-	s := &Server{cfg: cfg, store: cfg.Store, hooks: cfg.Hooks, log: cfg.Logger, ready: make(chan struct{})}
+	if cfg.MaxReadOnlyInflight == 0 {
+		cfg.MaxReadOnlyInflight = 400
+	}
+	if cfg.MaxMutatingInflight == 0 {
+		cfg.MaxMutatingInflight = 200
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, hooks: cfg.Hooks, log: cfg.Logger, ready: make(chan struct{}),
+		readOnly: make(chan struct{}, cfg.MaxReadOnlyInflight), mutating: make(chan struct{}, cfg.MaxMutatingInflight)}
 	s.metrics = newMetrics(cfg.Registerer)
 	s.health = newHealthChecks(s, cfg.ExtraHealthChecks)
 	s.mux = http.NewServeMux()

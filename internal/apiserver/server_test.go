@@ -25,9 +25,14 @@ const testToken = "test-admin-token"
 
 // newTestServer serves the API on an in-memory store over plain HTTP.
 func newTestServer(t *testing.T) (*httptest.Server, *storage.Memory) {
+	ts, store, _ := newTestServerWith(t, func(*Config) {})
+	return ts, store
+}
+
+func newTestServerWith(t *testing.T, opt func(*Config)) (*httptest.Server, *storage.Memory, *Server) {
 	t.Helper()
 	store := storage.NewMemory(storage.NewCodec(registry.Scheme))
-	s, err := New(Config{
+	cfg := Config{
 		Store:  store,
 		Tokens: map[string]User{testToken: {Name: "admin", Groups: []string{"system:masters"}}},
 		Hooks: Hooks{
@@ -35,7 +40,9 @@ func newTestServer(t *testing.T) (*httptest.Server, *storage.Memory) {
 			ValidateUpdate: validation.ValidateUpdate, ValidateStatusUpdate: validation.ValidateStatusUpdate,
 		},
 		Port: 6443,
-	})
+	}
+	opt(&cfg)
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +52,7 @@ func newTestServer(t *testing.T) (*httptest.Server, *storage.Memory) {
 	close(s.ready)
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
-	return ts, store
+	return ts, store, s
 }
 
 func do(t *testing.T, ts *httptest.Server, method, path, contentType string, body any) (int, []byte) {
@@ -211,5 +218,31 @@ func TestListChunking(t *testing.T) {
 	code, body := do(t, ts, "GET", base+"?labelSelector=l+in+(a,e)", "", nil)
 	if code != http.StatusOK || !strings.Contains(string(body), `"name":"a"`) || strings.Contains(string(body), `"name":"b"`) {
 		t.Fatalf("label selector: %d %s", code, body)
+	}
+}
+
+func TestOverloadAnswers429(t *testing.T) {
+	ts, _, s := newTestServerWith(t, func(c *Config) { c.MaxReadOnlyInflight, c.MaxMutatingInflight = 1, 1 })
+	s.readOnly <- struct{}{} // one read in flight: the limit
+	req, _ := http.NewRequest("GET", ts.URL+"/api/v1/namespaces", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("over the limit: %d Retry-After=%q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	// Writes have their own limit, and watches are not limited.
+	if code, body := do(t, ts, "POST", "/api/v1/namespaces/default/configmaps", "application/json", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"w"}}`); code != http.StatusCreated {
+		t.Fatalf("write while reads are saturated: %d %s", code, body)
+	}
+	if code, _ := do(t, ts, "GET", "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1", "", nil); code != http.StatusOK {
+		t.Fatalf("watch while reads are saturated: %d", code)
+	}
+	<-s.readOnly
+	if code, _ := do(t, ts, "GET", "/api/v1/namespaces", "", nil); code != http.StatusOK {
+		t.Fatalf("after the load went away: %d", code)
 	}
 }

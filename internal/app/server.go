@@ -46,7 +46,10 @@ type ServerConfig struct {
 	// WatchCacheSize is how many recent events each resource's watch cache
 	// keeps for watches that start in the past (0: the default).
 	WatchCacheSize int
-	Logger         *slog.Logger
+	// MaxRequestsInflight and MaxMutatingRequestsInflight bound concurrent
+	// read and write requests (0: the defaults, 400 and 200).
+	MaxRequestsInflight, MaxMutatingRequestsInflight int
+	Logger                                           *slog.Logger
 	// Ready, when set, is called once the API serves requests.
 	Ready func()
 }
@@ -191,6 +194,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		Store: store, Hooks: APIHooks(),
 		AdvertiseAddress: advertise, ServiceCIDR: serviceNet, NodePortRange: portRange,
 		Registerer: reg, Gatherer: reg, Logger: log,
+		MaxReadOnlyInflight: cfg.MaxRequestsInflight, MaxMutatingInflight: cfg.MaxMutatingRequestsInflight,
 	})
 	if err != nil {
 		return err
