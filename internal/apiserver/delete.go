@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -148,33 +149,25 @@ func (s *Server) deleteOne(ctx context.Context, q *request, ns, name string, opt
 	if err := preconditionCheck(gr, name, opts)(current); err != nil {
 		return nil, 0, err
 	}
-	if needsGracefulDeletion(current) {
+	grace := gracePeriod(current, opts)
+	if needsGracefulDeletion(current) || grace > 0 {
 		if dryRun {
 			out, err := s.prepareForOutput(q.res, current)
-			return out, http.StatusAccepted, err
+			return out, deferredDeleteCode(opts), err
 		}
 		updated, err := s.store.Update(ctx, key, func(cur runtime.Object) (runtime.Object, error) {
 			if err := preconditionCheck(gr, name, opts)(cur); err != nil {
 				return nil, err
 			}
-			m, _ := meta.Accessor(cur)
-			if m.GetDeletionTimestamp() == nil {
-				now := metav1.Now()
-				zero := int64(0)
-				m.SetDeletionTimestamp(&now)
-				m.SetDeletionGracePeriodSeconds(&zero)
-				if nsObj, ok := cur.(*corev1.Namespace); ok {
-					nsObj.Status.Phase = corev1.NamespaceTerminating
-				}
-			}
+			markDeleted(cur, gracePeriod(cur, opts))
 			return cur, nil
 		}, nil)
 		if err != nil {
 			return nil, 0, toStatusError(err, gr, name)
 		}
-		if needsGracefulDeletion(updated) {
+		if needsGracefulDeletion(updated) || gracePeriod(updated, opts) > 0 {
 			out, err := s.prepareForOutput(q.res, updated)
-			return out, http.StatusAccepted, err
+			return out, deferredDeleteCode(opts), err
 		}
 		current = updated
 	}
@@ -274,4 +267,56 @@ func (s *Server) serveDeleteCollection(q *request) {
 	la, _ := meta.ListAccessor(list)
 	la.SetResourceVersion(strconv.FormatInt(res.Revision, 10))
 	s.writeObject(q, http.StatusOK, list)
+}
+
+// deferredDeleteCode is the status of a delete that did not remove the
+// object yet: 200, or 202 when the client asked for cascading deletion with
+// the old orphanDependents=false (upstream keeps that quirk for clients).
+func deferredDeleteCode(opts *metav1.DeleteOptions) int {
+	if opts.OrphanDependents != nil && !*opts.OrphanDependents {
+		return http.StatusAccepted
+	}
+	return http.StatusOK
+}
+
+// gracePeriod is how long a pod gets to stop before it is removed; 0 means
+// at once. Only pods on a node that are still running get one: the node's
+// agent stops the containers and then deletes the pod with a period of 0.
+func gracePeriod(obj runtime.Object, opts *metav1.DeleteOptions) int64 {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return 0
+	}
+	if pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return 0
+	}
+	var grace int64 = corev1.DefaultTerminationGracePeriodSeconds
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		grace = *pod.Spec.TerminationGracePeriodSeconds
+	}
+	if opts.GracePeriodSeconds != nil {
+		grace = *opts.GracePeriodSeconds
+	}
+	if pod.DeletionGracePeriodSeconds != nil && *pod.DeletionGracePeriodSeconds < grace {
+		// A deletion may shorten a running grace period, never extend it.
+		grace = *pod.DeletionGracePeriodSeconds
+	}
+	if grace < 0 {
+		grace = 0
+	}
+	return grace
+}
+
+// markDeleted sets the deletion timestamp and grace period of an object
+// being deleted; a later, shorter grace period moves the deadline earlier.
+func markDeleted(obj runtime.Object, grace int64) {
+	m, _ := meta.Accessor(obj)
+	deadline := metav1.NewTime(time.Now().Add(time.Duration(grace) * time.Second))
+	if ts := m.GetDeletionTimestamp(); ts == nil || deadline.Before(ts) {
+		m.SetDeletionTimestamp(&deadline)
+		m.SetDeletionGracePeriodSeconds(&grace)
+	}
+	if nsObj, ok := obj.(*corev1.Namespace); ok {
+		nsObj.Status.Phase = corev1.NamespaceTerminating
+	}
 }

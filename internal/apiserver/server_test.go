@@ -246,3 +246,45 @@ func TestOverloadAnswers429(t *testing.T) {
 		t.Fatalf("after the load went away: %d", code)
 	}
 }
+
+func TestGracefulPodDeletion(t *testing.T) {
+	ts, _ := newTestServer(t)
+	base := "/api/v1/namespaces/default/pods"
+	pod := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"%s"},"spec":{"nodeName":"%s","containers":[{"name":"c","image":"img"}]}}`
+	for _, p := range [][2]string{{"bound", "node-1"}, {"unbound", ""}} {
+		if code, body := do(t, ts, "POST", base, "application/json", strings.Replace(strings.Replace(pod, "%s", p[0], 1), "%s", p[1], 1)); code != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", p[0], code, body)
+		}
+	}
+	// An unscheduled pod goes at once.
+	if code, _ := do(t, ts, "DELETE", base+"/unbound", "", nil); code != http.StatusOK {
+		t.Fatalf("delete unbound: %d", code)
+	}
+	if code, _ := do(t, ts, "GET", base+"/unbound", "", nil); code != http.StatusNotFound {
+		t.Fatalf("unbound pod still there: %d", code)
+	}
+	// A pod on a node stays, marked, until deleted with a grace period of 0.
+	code, body := do(t, ts, "DELETE", base+"/bound", "", nil)
+	if code != http.StatusOK {
+		t.Fatalf("graceful delete: %d %s", code, body)
+	}
+	var p corev1.Pod
+	_ = json.Unmarshal(body, &p)
+	if p.DeletionTimestamp == nil || p.DeletionGracePeriodSeconds == nil || *p.DeletionGracePeriodSeconds != 30 {
+		t.Fatalf("graceful delete did not mark the pod: %+v", p.ObjectMeta)
+	}
+	if code, _ := do(t, ts, "GET", base+"/bound", "", nil); code != http.StatusOK {
+		t.Fatalf("pod removed before its grace period: %d", code)
+	}
+	code, body = do(t, ts, "DELETE", base+"/bound", "application/json", `{"gracePeriodSeconds":5}`)
+	_ = json.Unmarshal(body, &p)
+	if code != http.StatusOK || *p.DeletionGracePeriodSeconds != 5 {
+		t.Fatalf("shorter grace period: %d %+v", code, p.ObjectMeta)
+	}
+	if code, _ := do(t, ts, "DELETE", base+"/bound?gracePeriodSeconds=0", "", nil); code != http.StatusOK {
+		t.Fatalf("final delete: %d", code)
+	}
+	if code, _ := do(t, ts, "GET", base+"/bound", "", nil); code != http.StatusNotFound {
+		t.Fatalf("pod still there after a delete with grace 0: %d", code)
+	}
+}
