@@ -183,7 +183,7 @@ func applyStatusUpdate(obj, old runtime.Object) runtime.Object {
 
 // admitNamespace refuses objects in a namespace that does not exist or is
 // being deleted (upstream's NamespaceLifecycle admission).
-func (s *Server) admitNamespace(ctx context.Context, ns string, res *registry.Resource) error {
+func (s *Server) admitNamespace(ctx context.Context, ns, name string, res *registry.Resource) error {
 	nsRes := registry.Lookup("", "v1", "namespaces")
 	get := s.store.Get
 	if c, ok := s.store.(interface {
@@ -209,7 +209,7 @@ func (s *Server) admitNamespace(ctx context.Context, ns string, res *registry.Re
 		if res.Name == "events" {
 			return nil
 		}
-		err := apierrors.NewForbidden(res.GroupResource(), "", fmt.Errorf("unable to create new content in namespace %s because it is being terminated", ns))
+		err := apierrors.NewForbidden(res.GroupResource(), name, fmt.Errorf("unable to create new content in namespace %s because it is being terminated", ns))
 		err.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: "NamespaceTerminating", Message: fmt.Sprintf("namespace %s is being terminated", ns), Field: "metadata.namespace"}}
 		return err
 	}

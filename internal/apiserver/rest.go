@@ -465,7 +465,7 @@ func (s *Server) create(ctx context.Context, q *request, obj runtime.Object) (ru
 		return nil, 0, err
 	}
 	if q.res.Namespaced {
-		if err := s.admitNamespace(ctx, q.namespace, q.res); err != nil {
+		if err := s.admitNamespace(ctx, q.namespace, m.GetName(), q.res); err != nil {
 			return nil, 0, err
 		}
 	}

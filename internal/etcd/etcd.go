@@ -36,11 +36,14 @@ type Datastore struct {
 	cfg    Config
 	embed  *embed.Etcd
 	Client *clientv3.Client
+	// logLevel is the embedded etcd's; raised while it shuts down, when
+	// its listeners report being closed as errors.
+	logLevel zap.AtomicLevel
 }
 
 // Start starts the embedded etcd (unless Endpoints are given) and connects.
 func Start(ctx context.Context, cfg Config) (*Datastore, error) {
-	d := &Datastore{cfg: cfg}
+	d := &Datastore{cfg: cfg, logLevel: zap.NewAtomicLevelAt(zap.ErrorLevel)}
 	endpoints := cfg.Endpoints
 	if len(endpoints) == 0 {
 		ec := embed.NewConfig()
@@ -49,6 +52,14 @@ func Start(ctx context.Context, cfg Config) (*Datastore, error) {
 		ec.Logger = "zap"
 		ec.LogLevel = "error"
 		ec.LogOutputs = []string{"stderr"}
+		zcfg := zap.NewProductionConfig()
+		zcfg.Level = d.logLevel
+		zcfg.OutputPaths, zcfg.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
+		zlog, err := zcfg.Build()
+		if err != nil {
+			return nil, err
+		}
+		ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zlog)
 		clientURL := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", cfg.ClientPort)}
 		peerURL := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", cfg.PeerPort)}
 		ec.ListenClientUrls = []url.URL{clientURL}
@@ -146,6 +157,7 @@ func (d *Datastore) Close() {
 		_ = d.Client.Close()
 	}
 	if d.embed != nil {
+		d.logLevel.SetLevel(zap.FatalLevel)
 		d.embed.Close()
 	}
 }

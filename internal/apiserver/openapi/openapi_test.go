@@ -157,6 +157,13 @@ func TestV2ProtobufThroughDiscovery(t *testing.T) {
 	if !regexpMatch(`name\s+<string> -required-`, out.String()) {
 		t.Errorf("v2 explain of pod.spec.containers lacks required name:\n%s", out.String())
 	}
+	out.Reset()
+	if err := explain.PrintModelDescription([]string{"spec", "strategy"}, &out, res.LookupResource(deploymentGVK), deploymentGVK, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.Contains(got, "Possible enum values:") || !strings.Contains(got, "Kill all existing pods before creating new ones.") {
+		t.Errorf("v2 explain of deployment.spec.strategy lacks the enum values:\n%s", got)
+	}
 }
 
 // kubectl's verifiers decide server-side field validation from the PATCH
@@ -280,7 +287,11 @@ func TestKubectlExplainV3(t *testing.T) {
 		"FIELD: strategy <DeploymentStrategy>",
 		"The deployment strategy to use to replace existing pods with new ones.",
 		"DeploymentStrategy describes how to replace existing pods with new ones.",
-		"rollingUpdate\t<RollingUpdateDeployment>"} {
+		"rollingUpdate\t<RollingUpdateDeployment>",
+		// The enum values, listed and described, as from a real cluster.
+		"type\t<string>\n  enum: Recreate, RollingUpdate\n",
+		"Possible enum values:",
+		"- `\"Recreate\"` Kill all existing pods before creating new ones."} {
 		if !strings.Contains(got, want) {
 			t.Errorf("explain deployment.spec.strategy lacks %q:\n%s", want, got)
 		}

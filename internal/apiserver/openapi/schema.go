@@ -35,6 +35,7 @@ type jsonSchema struct {
 	Type                 string                 `json:"type,omitempty"`
 	Format               string                 `json:"format,omitempty"`
 	Default              any                    `json:"default,omitempty"` // nil: none; 0, "" and false are kept
+	Enum                 []string               `json:"enum,omitempty"`
 	Ref                  string                 `json:"$ref,omitempty"`
 	AllOf                []*jsonSchema          `json:"allOf,omitempty"`
 	OneOf                []*jsonSchema          `json:"oneOf,omitempty"`
@@ -303,6 +304,13 @@ func (b *schemaBuilder) fieldSchema(jf jsonField, desc string) *jsonSchema {
 	if b.v3 {
 		def = defaultFor(jf.field.Type, jf.omitEmpty)
 	}
+	// openapi-gen documents the values of an enum field (not of a list
+	// or map of enums, whose items carry only the values).
+	ft := jf.field.Type
+	if ft.Kind() == reflect.Pointer {
+		ft = ft.Elem()
+	}
+	desc = enumDescription(desc, enumValues(ft))
 	s := b.decorate(b.typeSchema(jf.field.Type), desc, def,
 		jf.field.Tag.Get("patchStrategy") != "" || jf.field.Tag.Get("patchMergeKey") != "")
 	s.PatchStrategy = jf.field.Tag.Get("patchStrategy")
@@ -357,7 +365,11 @@ func (b *schemaBuilder) typeSchema(t reflect.Type) *jsonSchema {
 	case reflect.Bool:
 		return typed("boolean", "")
 	case reflect.String:
-		return typed("string", "")
+		s := typed("string", "")
+		if values := enumValues(t); values != nil {
+			s.Enum = enumStrings(values)
+		}
+		return s
 	case reflect.Int, reflect.Int16, reflect.Int32, reflect.Uint, reflect.Uint16:
 		return typed("integer", "int32")
 	case reflect.Int8, reflect.Uint8:
