@@ -31,6 +31,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -538,7 +539,6 @@ type enumValue struct {
 	name    string // the constant's name
 	value   string
 	comment string // the constant's comment lines joined by spaces
-	pos     token.Position
 }
 
 // enumTag reports whether comment lines carry the +enum tag, as gengo's
@@ -558,20 +558,14 @@ func enumTag(lines []string) bool {
 
 // enums finds the enum types and their values.
 func (u *universe) enums() (map[typeKey][]enumValue, error) {
-	paths := slices.Sorted(func(yield func(string) bool) {
-		for p := range u.pkgs {
-			if !yield(p) {
-				return
-			}
-		}
-	})
+	paths := slices.Sorted(maps.Keys(u.pkgs))
 	out := map[typeKey][]enumValue{}
 	for _, p := range paths {
 		pk := u.pkgs[p]
 		if !pk.input {
 			continue
 		}
-		for _, name := range slices.Sorted(mapKeys(pk.types)) {
+		for _, name := range slices.Sorted(maps.Keys(pk.types)) {
 			d := pk.types[name]
 			if !enumTag(d.doc) {
 				continue
@@ -594,7 +588,7 @@ func (u *universe) enums() (map[typeKey][]enumValue, error) {
 		if !pk.input {
 			continue
 		}
-		for _, name := range slices.Sorted(mapKeys(pk.consts)) {
+		for _, name := range slices.Sorted(maps.Keys(pk.consts)) {
 			c := pk.consts[name]
 			k, err := u.constType(c)
 			if err != nil {
@@ -615,21 +609,10 @@ func (u *universe) enums() (map[typeKey][]enumValue, error) {
 				name:    name,
 				value:   constant.StringVal(v),
 				comment: strings.Join(c.doc, " "),
-				pos:     u.fset.Position(c.name.Pos()),
 			})
 		}
 	}
 	return out, nil
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // addIfNotPresent keeps one constant per value, as openapi-gen does when a
@@ -650,7 +633,10 @@ func addIfNotPresent(values []enumValue, v enumValue) []enumValue {
 var whitespace = regexp.MustCompile(`\s+`)
 
 // description is the text openapi-gen prints after a value: the comment
-// without a leading constant name, whitespace collapsed.
+// without a leading constant name, whitespace collapsed. Like openapi-gen
+// (kube-openapi's enum.go joins the constant's comment lines as they are),
+// it keeps tag lines such as "+featureGate=X": only the field's own
+// comment lines lose their tags upstream.
 func (v enumValue) description() string {
 	c := strings.TrimSpace(v.comment)
 	c = strings.TrimPrefix(c, v.name)
@@ -670,13 +656,7 @@ func render(enums map[typeKey][]enumValue, version string) ([]byte, error) {
 	b.WriteString("// by package path and type name, with the doc comments of their constants.\n")
 	b.WriteString("// The values are in upstream's order (sorted as Go string literals).\n")
 	b.WriteString("var enumTypes = map[string][]enumValue{\n")
-	keys := slices.SortedFunc(func(yield func(typeKey) bool) {
-		for k := range enums {
-			if !yield(k) {
-				return
-			}
-		}
-	}, func(a, b typeKey) int { return cmp.Compare(a.String(), b.String()) })
+	keys := slices.SortedFunc(maps.Keys(enums), func(a, b typeKey) int { return cmp.Compare(a.String(), b.String()) })
 	for _, k := range keys {
 		values := enums[k]
 		if len(values) == 0 {

@@ -150,7 +150,8 @@ func (s *Server) deleteOne(ctx context.Context, q *request, ns, name string, opt
 		return nil, 0, err
 	}
 	grace := gracePeriod(current, opts)
-	if needsGracefulDeletion(current) || grace > 0 {
+	cascade := cascadeFinalizer(opts)
+	if needsGracefulDeletion(current) || grace > 0 || cascade != "" {
 		if dryRun {
 			out, err := s.prepareForOutput(q.res, current)
 			return out, deferredDeleteCode(opts), err
@@ -160,6 +161,7 @@ func (s *Server) deleteOne(ctx context.Context, q *request, ns, name string, opt
 				return nil, err
 			}
 			markDeleted(cur, gracePeriod(cur, opts))
+			setCascadeFinalizer(cur, cascade)
 			return cur, nil
 		}, nil)
 		if err != nil {
@@ -319,4 +321,46 @@ func markDeleted(obj runtime.Object, grace int64) {
 	if nsObj, ok := obj.(*corev1.Namespace); ok {
 		nsObj.Status.Phase = corev1.NamespaceTerminating
 	}
+}
+
+// Finalizers the garbage collector honours on an object being deleted.
+const (
+	finalizerOrphan     = metav1.FinalizerOrphanDependents
+	finalizerForeground = metav1.FinalizerDeleteDependents
+)
+
+// cascadeFinalizer is the finalizer a delete's propagation policy asks
+// for: dependents are deleted first (Foreground) or released (Orphan). With
+// Background (the default) the object goes now and the garbage collector
+// deletes the dependents afterwards.
+func cascadeFinalizer(opts *metav1.DeleteOptions) string {
+	if p := opts.PropagationPolicy; p != nil {
+		switch *p {
+		case metav1.DeletePropagationForeground:
+			return finalizerForeground
+		case metav1.DeletePropagationOrphan:
+			return finalizerOrphan
+		}
+		return ""
+	}
+	if o := opts.OrphanDependents; o != nil && *o {
+		return finalizerOrphan
+	}
+	return ""
+}
+
+// setCascadeFinalizer puts the requested cascade finalizer on obj, replacing
+// the other one (a later delete may change its mind, as upstream allows).
+func setCascadeFinalizer(obj runtime.Object, finalizer string) {
+	if finalizer == "" {
+		return
+	}
+	m, _ := meta.Accessor(obj)
+	var out []string
+	for _, f := range m.GetFinalizers() {
+		if f != finalizerOrphan && f != finalizerForeground {
+			out = append(out, f)
+		}
+	}
+	m.SetFinalizers(append(out, finalizer))
 }

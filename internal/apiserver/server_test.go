@@ -288,3 +288,35 @@ func TestGracefulPodDeletion(t *testing.T) {
 		t.Fatalf("pod still there after a delete with grace 0: %d", code)
 	}
 }
+
+func TestCascadeFinalizers(t *testing.T) {
+	ts, _ := newTestServer(t)
+	base := "/api/v1/namespaces/default/configmaps"
+	for _, c := range []struct{ name, policy, finalizer string }{
+		{"fg", "Foreground", "foregroundDeletion"},
+		{"orphan", "Orphan", "orphan"},
+	} {
+		do(t, ts, "POST", base, "application/json", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"`+c.name+`"}}`)
+		code, body := do(t, ts, "DELETE", base+"/"+c.name, "application/json", `{"propagationPolicy":"`+c.policy+`"}`)
+		var cm corev1.ConfigMap
+		_ = json.Unmarshal(body, &cm)
+		if code != http.StatusOK || cm.DeletionTimestamp == nil || len(cm.Finalizers) != 1 || cm.Finalizers[0] != c.finalizer {
+			t.Fatalf("%s delete: %d %+v", c.policy, code, cm.ObjectMeta)
+		}
+		// Removing the finalizer (the garbage collector's job) lets it go.
+		if code, body := do(t, ts, "PATCH", base+"/"+c.name, "application/merge-patch+json", `{"metadata":{"finalizers":null}}`); code != http.StatusOK {
+			t.Fatalf("removing the finalizer: %d %s", code, body)
+		}
+		if code, _ := do(t, ts, "GET", base+"/"+c.name, "", nil); code != http.StatusNotFound {
+			t.Fatalf("%s: object still there after its last finalizer went: %d", c.name, code)
+		}
+	}
+	// Background (the default) removes the object at once.
+	do(t, ts, "POST", base, "application/json", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"bg"}}`)
+	if code, _ := do(t, ts, "DELETE", base+"/bg", "application/json", `{"propagationPolicy":"Background"}`); code != http.StatusOK {
+		t.Fatalf("background delete: %d", code)
+	}
+	if code, _ := do(t, ts, "GET", base+"/bg", "", nil); code != http.StatusNotFound {
+		t.Fatalf("background delete left the object: %d", code)
+	}
+}
