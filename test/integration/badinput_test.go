@@ -352,7 +352,7 @@ func TestBadInput(t *testing.T) {
 		{name: "missing namespace", req: rawRequest{method: "POST", path: "/api/v1/namespaces/bi-nope/configmaps", body: []byte(cmJSON("bi-in-missing", ""))},
 			code: 404, reason: metav1.StatusReasonNotFound, message: []string{`namespaces "bi-nope" not found`}, absent: []string{"/api/v1/namespaces/bi-nope/configmaps/bi-in-missing"}},
 		{name: "terminating namespace", req: rawRequest{method: "POST", path: "/api/v1/namespaces/bi-terminating/configmaps", body: []byte(cmJSON("bi-in-terminating", ""))},
-			code: 403, reason: metav1.StatusReasonForbidden, message: []string{`configmaps is forbidden`, "unable to create new content in namespace bi-terminating because it is being terminated"},
+			code: 403, reason: metav1.StatusReasonForbidden, message: []string{`configmaps "bi-in-terminating" is forbidden`, "unable to create new content in namespace bi-terminating because it is being terminated"},
 			causes: []string{"metadata.namespace"}, absent: []string{"/api/v1/namespaces/bi-terminating/configmaps/bi-in-terminating"}},
 
 		// Conflicts and missing objects.
