@@ -70,7 +70,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 // setKind stamps the apiVersion and kind the client expects on obj.
 func setKind(obj runtime.Object, gvk schema.GroupVersionKind) {
-	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	// Cached objects are shared by concurrent readers and already carry
+	// their kind: never write when nothing changes.
+	if obj.GetObjectKind().GroupVersionKind() != gvk {
+		obj.GetObjectKind().SetGroupVersionKind(gvk)
+	}
 }
 
 // writeObject writes obj (a single object or a list of res) with code, in the

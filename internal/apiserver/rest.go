@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"skiff/internal/registry"
@@ -413,6 +414,9 @@ func (s *Server) serveList(q *request) {
 			s.writeError(q.w, q.r, err)
 			return
 		}
+		// Items of a list carry no kind of their own (the items are
+		// private copies).
+		out.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
 		items = append(items, out)
 	}
 	if err := meta.SetList(list, items); err != nil {
@@ -486,6 +490,9 @@ func (s *Server) create(ctx context.Context, q *request, obj runtime.Object) (ru
 			s.hooks.Default(obj)
 		}
 		prepareCreate(q.res, obj)
+		if err := s.trackManagedFields(ctx, q, nil, obj); err != nil {
+			return nil, 0, err
+		}
 		if errs := s.validateCreate(q.res, obj); len(errs) > 0 {
 			return nil, 0, invalid(q.res.GVK().GroupKind(), m.GetName(), errs)
 		}
@@ -607,6 +614,9 @@ func (s *Server) update(ctx context.Context, q *request, newObjFn func(current r
 				s.hooks.Default(obj)
 			}
 			prepareUpdate(q.res, obj, cur)
+		}
+		if err := s.trackManagedFields(ctx, q, cur, obj); err != nil {
+			return nil, err
 		}
 		if err := s.beforeUpdate(ctx, q, obj, cur); err != nil {
 			return nil, err

@@ -45,10 +45,13 @@ func (c *Codec) Encode(obj runtime.Object) ([]byte, error) {
 
 // Decode reads a stored value and sets its resource version to rev.
 func (c *Codec) Decode(data []byte, rev int64) (runtime.Object, error) {
-	obj, _, err := c.proto.Decode(data, nil, nil)
+	obj, gvk, err := c.proto.Decode(data, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("decoding stored object: %w", err)
 	}
+	// Objects carry their kind from the start, so that serving them never
+	// has to write to an object other readers share.
+	obj.GetObjectKind().SetGroupVersionKind(*gvk)
 	accessor, err := meta.Accessor(obj)
 	if err != nil {
 		return nil, err
