@@ -38,11 +38,15 @@ func (s *Server) servePatch(q *request) {
 	pt := types.PatchType(mt)
 	switch pt {
 	case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType:
-	case types.ApplyYAMLPatchType, types.ApplyCBORPatchType:
-		s.writeError(q.w, q.r, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "patch", q.gr(), q.name, "server-side apply is not supported by this server yet", 0, false))
+	case types.ApplyYAMLPatchType:
+		s.serveApply(q)
 		return
 	default:
 		s.writeError(q.w, q.r, unsupportedMediaType(ct))
+		return
+	}
+	if err := validatePatchOptions(q); err != nil {
+		s.writeError(q.w, q.r, err)
 		return
 	}
 	patch, err := readBody(q)

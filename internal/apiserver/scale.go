@@ -77,7 +77,8 @@ func setReplicas(obj runtime.Object, n int32) {
 
 // serveScale serves GET, PUT and PATCH of the scale subresource.
 func (s *Server) serveScale(q *request) {
-	ctx := q.r.Context()
+	// Writes record their managed fields as the scale subresource's.
+	ctx := withFieldManagement(q.r.Context(), &fieldManagement{subresource: "scale"})
 	switch q.verb {
 	case "get":
 		obj, err := s.store.Get(ctx, storageKey(q.res, q.namespace, q.name))
@@ -115,6 +116,11 @@ func (s *Server) serveScale(q *request) {
 		pt = types.PatchType(mt)
 		switch pt {
 		case types.JSONPatchType, types.MergePatchType, types.StrategicMergePatchType:
+			if err := validatePatchOptions(q); err != nil {
+				s.writeError(q.w, q.r, err)
+				return
+			}
+		case types.ApplyYAMLPatchType:
 		default:
 			s.writeError(q.w, q.r, unsupportedMediaType(mt))
 			return
@@ -130,6 +136,9 @@ func (s *Server) serveScale(q *request) {
 	main := *q
 	main.subresource = ""
 	out, _, err := s.update(ctx, &main, func(current runtime.Object) (runtime.Object, error) {
+		if pt == types.ApplyYAMLPatchType {
+			return s.applyScale(ctx, q, current, body)
+		}
 		sc, err := scaleOf(current)
 		if err != nil {
 			return nil, err
