@@ -174,3 +174,50 @@ func TestCachedNotFound(t *testing.T) {
 		t.Fatalf("get of a missing key: %v", err)
 	}
 }
+
+// A write answered from a stale cached copy must not fail or be skipped: the
+// store re-reads etcd before answering anything but success.
+func TestCachedStaleHintRereads(t *testing.T) {
+	c, e := newCached(t)
+	ctx := context.Background()
+	key := "/registry/configmaps/ns/stale"
+	if _, err := c.Create(ctx, key, configMap("stale", "1"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, key); err != nil { // the cache has v=1 now
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		// Written behind the cache's back, then immediately acted upon.
+		upd, err := e.Update(ctx, key, func(cur runtime.Object) (runtime.Object, error) {
+			cur.(*corev1.ConfigMap).Data["v"] = fmt.Sprint(i + 2)
+			return cur, nil
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := upd.(*corev1.ConfigMap).ResourceVersion
+		_, err = c.Update(ctx, key, func(cur runtime.Object) (runtime.Object, error) {
+			if got := cur.(*corev1.ConfigMap).ResourceVersion; got != want {
+				return nil, fmt.Errorf("update ran on version %s, want %s", got, want)
+			}
+			return cur, nil
+		}, nil)
+		if err != nil {
+			t.Fatalf("iteration %d: %v", i, err)
+		}
+	}
+	cur, err := e.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := cur.(*corev1.ConfigMap).ResourceVersion
+	if _, err := c.Delete(ctx, key, func(o runtime.Object) error {
+		if o.(*corev1.ConfigMap).ResourceVersion != rv {
+			return errors.New("precondition saw a stale version")
+		}
+		return nil
+	}, nil); err != nil {
+		t.Fatalf("delete with a precondition on the newest version: %v", err)
+	}
+}

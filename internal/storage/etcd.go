@@ -223,6 +223,9 @@ func (s *Etcd) update(ctx context.Context, key string, hint *current, fn UpdateF
 	for {
 		cur := hint
 		hint = nil
+		// A hint may be stale: any answer other than a successful write is
+		// only given after reading the key from etcd itself.
+		fromHint := cur != nil
 		if cur == nil {
 			var err error
 			if cur, err = s.read(ctx, key); err != nil {
@@ -237,6 +240,9 @@ func (s *Etcd) update(ctx context.Context, key string, hint *current, fn UpdateF
 		old := current.DeepCopyObject()
 		updated, err := fn(current)
 		if err != nil {
+			if fromHint {
+				continue
+			}
 			return nil, err
 		}
 		data, err := s.codec.Encode(updated)
@@ -244,6 +250,9 @@ func (s *Etcd) update(ctx context.Context, key string, hint *current, fn UpdateF
 			return nil, err
 		}
 		if string(data) == string(kv.Value) {
+			if fromHint {
+				continue
+			}
 			// Nothing changed: upstream writes nothing and keeps the version.
 			return setRevision(updated, kv.ModRevision)
 		}
@@ -278,6 +287,7 @@ func (s *Etcd) delete(ctx context.Context, key string, hint *current, preconditi
 	for {
 		cur := hint
 		hint = nil
+		fromHint := cur != nil
 		if cur == nil {
 			var err error
 			if cur, err = s.read(ctx, key); err != nil {
@@ -288,6 +298,9 @@ func (s *Etcd) delete(ctx context.Context, key string, hint *current, preconditi
 		current := cur.obj
 		if precondition != nil {
 			if err := precondition(current); err != nil {
+				if fromHint {
+					continue
+				}
 				return nil, err
 			}
 		}
