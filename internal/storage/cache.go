@@ -452,7 +452,8 @@ func (wc *watchCache) list(prefix string, opts ListOptions) *ListResult {
 	})
 	wc.mu.RUnlock()
 	for i, e := range matched {
-		obj := e.obj.DeepCopyObject()
+		// Shared with the cache: List results are read-only (see Store).
+		obj := e.obj
 		if opts.Filter != nil && !opts.Filter(obj) {
 			continue
 		}

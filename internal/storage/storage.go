@@ -106,7 +106,9 @@ type Store interface {
 	Create(ctx context.Context, key string, obj runtime.Object, claims []Claim) (runtime.Object, error)
 	// Get returns the object at key.
 	Get(ctx context.Context, key string) (runtime.Object, error)
-	// List returns objects under prefix (which must end in "/").
+	// List returns objects under prefix (which must end in "/"). The
+	// objects may be shared with other readers: callers must not modify
+	// them (copy first).
 	List(ctx context.Context, prefix string, opts ListOptions) (*ListResult, error)
 	// Update reads the current object, applies fn and writes the result only
 	// if the object has not changed meanwhile, retrying fn on races. The

@@ -43,15 +43,20 @@ const (
 )
 
 type options struct {
-	out        string
-	n          int
-	workers    int
-	gets       int
-	lists      int
-	updates    int
-	timeout    time.Duration
-	cpuProfile string
-	verbose    bool
+	out     string
+	n       int
+	workers int
+	gets    int
+	lists   int
+	updates int
+	pods    int
+	// watchers all watch watchEvents updates; watchersPerConn share one
+	// HTTP/2 connection; watchWait bounds the wait for every delivery.
+	watchers, watchEvents, watchersPerConn int
+	watchWait                              time.Duration
+	timeout                                time.Duration
+	cpuProfile                             string
+	verbose                                bool
 }
 
 func main() {
@@ -62,12 +67,17 @@ func main() {
 	flag.IntVar(&o.gets, "gets", 0, "number of random gets (default 2*n)")
 	flag.IntVar(&o.lists, "lists", 20, "number of full lists / ranges")
 	flag.IntVar(&o.updates, "updates", 1000, "updates in the watch burst (at most n)")
-	flag.DurationVar(&o.timeout, "timeout", 170*time.Second, "abort the whole run after this long")
+	flag.IntVar(&o.pods, "pods", 10000, "number of Pods listed from the watch cache (0: skip)")
+	flag.IntVar(&o.watchers, "watchers", 1000, "concurrent watchers in the fan-out (0: skip)")
+	flag.IntVar(&o.watchEvents, "watch-events", 1000, "updates every fan-out watcher receives")
+	flag.IntVar(&o.watchersPerConn, "watchers-per-conn", 100, "fan-out watchers per HTTP/2 connection (one clientset each)")
+	flag.DurationVar(&o.watchWait, "watch-wait", 90*time.Second, "longest wait for every fan-out delivery after the burst")
+	flag.DurationVar(&o.timeout, "timeout", 230*time.Second, "abort the whole run after this long")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole process (client, API server and etcd)")
 	flag.BoolVar(&o.verbose, "v", false, "log the server at info level (default: warnings)")
 	flag.Parse()
-	if o.n <= 0 || o.workers <= 0 || o.lists <= 0 {
-		fmt.Fprintln(os.Stderr, "bench: -n, -workers and -lists must be positive")
+	if o.n <= 0 || o.workers <= 0 || o.lists <= 0 || o.pods < 0 || o.watchers < 0 || o.watchEvents <= 0 || o.watchersPerConn <= 0 {
+		fmt.Fprintln(os.Stderr, "bench: -n, -workers, -lists, -watch-events and -watchers-per-conn must be positive; -pods and -watchers not negative")
 		os.Exit(2)
 	}
 	if o.gets <= 0 {
@@ -220,7 +230,7 @@ func run(o options) (err error) {
 	fmt.Fprintf(os.Stderr, "bench: server ready in %s (https :%d, etcd :%d)\n", time.Since(began).Round(time.Millisecond), srv.cfg.HTTPSPort, srv.cfg.EtcdClientPort)
 
 	// Clients: client-go (protobuf if it works) and a raw etcd client.
-	kc, ctr, err := newKubeClient(ctx, srv.cfg.WriteKubeconfig, rep)
+	kc, kcfg, ctr, err := newKubeClient(ctx, srv.cfg.WriteKubeconfig, rep)
 	if err != nil {
 		return err
 	}
@@ -365,6 +375,21 @@ func run(o options) (err error) {
 	}
 	rep.serverEtcd = append(rep.serverEtcd, phaseEtcd{"watch-updates", o.updates, diffStats(m0, metrics())})
 
+	// LIST of many pods from the watch cache against an etcd range of them.
+	if o.pods > 0 {
+		if rep.pods, err = podListBench(ctx, stdout, o, kc, ec, metrics); err != nil {
+			return err
+		}
+		rep.serverEtcd = append(rep.serverEtcd, rep.pods.etcdConsistent, rep.pods.etcdAnyList)
+	}
+	// Many watchers receiving the same burst.
+	if o.watchers > 0 {
+		if rep.fanout, err = watchFanout(ctx, stdout, o, kcfg, kc, metrics); err != nil {
+			return err
+		}
+		rep.serverEtcd = append(rep.serverEtcd, rep.fanout.etcd)
+	}
+
 	rep.contentTypes = ctr.snapshot()
 	rep.loadEnd = loadAvg()
 	rep.total = time.Since(began)
@@ -373,6 +398,9 @@ func run(o options) (err error) {
 	}
 	fmt.Fprintln(stdout, rep.ratioLine())
 	fmt.Fprintln(stdout, rep.latencyRatioLine())
+	if rep.pods != nil {
+		fmt.Fprintln(stdout, rep.pods.ratioLine())
+	}
 	fmt.Fprintf(stdout, "BENCH info content_type=%s value_bytes=%d n=%d workers=%d total_s=%.1f\n",
 		rep.contentType, rep.valueSize, o.n, o.workers, rep.total.Seconds())
 	if o.out != "" {
@@ -386,10 +414,10 @@ func run(o options) (err error) {
 
 // newKubeClient builds a client-go clientset from the kubeconfig, using
 // protobuf if the server accepts it (else JSON), and creates the namespace.
-func newKubeClient(ctx context.Context, kubeconfig string, rep *report) (*kubernetes.Clientset, *contentTypeCounter, error) {
+func newKubeClient(ctx context.Context, kubeconfig string, rep *report) (*kubernetes.Clientset, *rest.Config, *contentTypeCounter, error) {
 	base, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	base.QPS, base.Burst = 100000, 100000
 	ctr := &contentTypeCounter{}
@@ -400,13 +428,13 @@ func newKubeClient(ctx context.Context, kubeconfig string, rep *report) (*kubern
 	pb.AcceptContentTypes = mediaProto + ",application/json"
 	kc, err := kubernetes.NewForConfig(pb)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
 	_, perr := kc.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
 	if perr == nil && ctr.last() == mediaProto {
 		rep.contentType = "protobuf"
-		return kc, ctr, nil
+		return kc, pb, ctr, nil
 	}
 	if perr == nil {
 		// Created, but the answer was not protobuf: JSON it is.
@@ -416,15 +444,15 @@ func newKubeClient(ctx context.Context, kubeconfig string, rep *report) (*kubern
 	}
 	kc, err = kubernetes.NewForConfig(base)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	rep.contentType = "json"
 	if perr != nil {
 		if _, err := kc.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
-			return nil, nil, fmt.Errorf("creating namespace: %w", err)
+			return nil, nil, nil, fmt.Errorf("creating namespace: %w", err)
 		}
 	}
-	return kc, ctr, nil
+	return kc, base, ctr, nil
 }
 
 // scrapeEtcdMetrics reads the API server's etcd_request_duration_seconds

@@ -88,6 +88,8 @@ type report struct {
 	apiCreate, apiGet, apiList, apiWatch   *result
 	etcdPut, etcdGet, etcdRange, etcdWatch *result
 	serverEtcd                             []phaseEtcd
+	pods                                   *podFigures
+	fanout                                 *fanout
 }
 
 func ratio(a, b float64) string {
@@ -137,7 +139,7 @@ func (r *report) markdown() string {
 	if r.loadStart >= 0.5 || r.loadEnd >= float64(r.machine.CPUs)+0.5 {
 		p("- **The machine was shared**: other builds and tests were running (load %.2f on %d CPUs before the run started). Absolute figures are pessimistic and noisy; the ratios to the etcd floor, measured in the same run under the same load, are the figures to compare.\n", r.loadStart, r.machine.CPUs)
 	}
-	p("- Setup: one process holds the skiff API server, its embedded etcd, the client-go client and the raw etcd client; all share the CPUs. TLS over loopback, one HTTP/2 connection from client-go.\n")
+	p("- Setup: one process holds the skiff API server, its embedded etcd, the client-go client and the raw etcd client; all share the CPUs. TLS over loopback, one HTTP/2 connection from client-go (the watch fan-out adds its own connections).\n")
 	ct := r.contentType
 	if r.contentTypeNote != "" {
 		ct += " (" + r.contentTypeNote + ")"
@@ -185,8 +187,11 @@ func (r *report) markdown() string {
 		p("Note: this run used -n %d -workers %d, not the reference 10,000 objects and 32 workers.\n\n", o.n, o.workers)
 	}
 
+	r.podsMarkdown(p)
+	r.fanoutMarkdown(p)
+
 	p("## etcd calls made by the API server\n\n")
-	p("From the server's `etcd_request_duration_seconds` metric, scraped around each phase (the scrapes themselves are not counted). `create` is the create transaction; the `get` during creates is the namespace-exists check (a linearizable read per create); `update` is the whole read-modify-write (a Get and a Txn); the `list` during the watch phase is the `limit=1` list that fetched the current resource version.\n\n")
+	p("From the server's `etcd_request_duration_seconds` metric, scraped around each phase (the scrapes themselves are not counted). `create` is the create transaction; the `get` during creates is the namespace-exists check (a linearizable read per create); `update` is the whole read-modify-write (a Get and a Txn); the `list` during the watch phase is the `limit=1` list that fetched the current resource version. Lists served from the watch cache make no recorded etcd call (a consistent list's revision read, a count-only `Get`, is not in this metric), so their phases have no rows.\n\n")
 	p("| Phase | API calls | etcd op | etcd calls | per API call | mean ms |\n|---|---:|---|---:|---:|---:|\n")
 	for _, ph := range r.serverEtcd {
 		for _, op := range ph.sortedOps() {
@@ -200,6 +205,61 @@ func (r *report) markdown() string {
 	p("- **get**: client-go `Get` of random names (the API server does a linearizable etcd `Get`); **etcd get**: linearizable `Get` of random raw keys.\n")
 	p("- **list**: `List` with `resourceVersion=\"\"` (consistent, no limit), one at a time; **etcd range**: linearizable prefix `Get` of the raw keys, one at a time.\n")
 	p("- **watch**: a client-go `Watch` from the current resource version is open while %d workers update %d distinct ConfigMaps; per event, latency is from the update call returning to the event arriving at the client; throughput is events over the time from the first update starting to the last event. **etcd watch**: a raw prefix watch (with previous values, as the API server asks) during %d puts.\n", o.workers, o.updates, o.updates)
+	if pf := r.pods; pf != nil {
+		p("- **pod list**: %d Pods (one container with requests, a port, an env var, three labels; no node, so Pending) created through the API by %d workers; then, one at a time, %d each of: a linearizable etcd range of `/registry/pods/%s/` with the raw etcd client decoding nothing (the floor: the range itself); the same range plus decoding every value into a `v1.Pod` with apimachinery's deserializer (the stored %s); client-go `List` (protobuf) with `resourceVersion=\"\"` (consistent: the cache waits until it has caught up with etcd's current revision) and with `resourceVersion=\"0\"` (any: served from the cache as is). Each call's result is checked to hold every pod. The API figures include the server's encoding and client-go's decoding of the whole list; the range figure includes neither. The *undecoded* list is the consistent list fetched with client-go's REST client and only read (no decoding), to separate the server's share from client-go's decoding.\n", o.pods, o.workers, o.lists, namespace, pf.storedFormat)
+	}
+	if f := r.fanout; f != nil {
+		p("- **watch fan-out**: %d ConfigMaps in namespace `%s-watch`; %d client-go `Watch`es on that namespace's ConfigMaps, all from the same resource version, over %d clientsets (each with its own dialer, hence its own HTTP/2 connection, %d watches per connection); then %d workers update each ConfigMap once. A delivery is one watcher receiving one update's event; its latency is from that update call returning (0 if it arrived earlier). Events/s is deliveries over the time from the first update starting to the last delivery. Each watcher records only an arrival timestamp per event.\n", f.events, namespace, f.watchers, f.conns, f.perConn, o.workers)
+	}
 	p("- Percentiles are nearest-rank over all calls of the phase. Never use these figures as absolute timed assertions in tests.\n")
 	return b.String()
+}
+
+func (r *report) podsMarkdown(p func(string, ...any)) {
+	pf := r.pods
+	if pf == nil {
+		return
+	}
+	n := r.opts.pods
+	p("## LIST of %d Pods from the watch cache vs an etcd range\n\n", n)
+	p("Pods as stored in etcd: %d bytes each (%s); one protobuf `PodList` answer: %.1f MB. Created through the API at %.0f pods/s (p50 %.1f ms, p99 %.1f ms).\n\n",
+		pf.valueSize, pf.storedFormat, float64(pf.respBytes)/1e6, pf.create.opsPerSec(), ms(pf.create.pct(50)), ms(pf.create.pct(99)))
+	p("| Figure | lists/s | p50 ms | p99 ms | n | CPU µs/op | CPU cores used |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	row := func(label string, x *result) {
+		p("| %s | %.1f | %.2f | %.2f | %d | %.0f | %.2f |\n", label, x.opsPerSec(), ms(x.pct(50)), ms(x.pct(99)), x.N, x.cpuPerOp(), x.cores())
+	}
+	row(fmt.Sprintf("skiff list of %d pods, `resourceVersion=\"\"` (consistent)", n), pf.listConsistent)
+	row(fmt.Sprintf("skiff list of %d pods, `resourceVersion=\"0\"` (any)", n), pf.listAny)
+	row(fmt.Sprintf("skiff list of %d pods, consistent, body read but not decoded (server share)", n), pf.listRaw)
+	row(fmt.Sprintf("etcd linearizable range of the %d pod keys (floor)", n), pf.rangeRaw)
+	row("etcd range + protobuf decode of every value (reference)", pf.rangeDecode)
+	p("\nSpeed-up of the cached list over the range (range latency ÷ list latency; above 1 the list is faster; goal ≥ 5 against the plain range):\n\n")
+	p("| | p50 | p99 | goal ≥ 5 met (p50) |\n|---|---:|---:|:---:|\n")
+	srow := func(label string, ref, api *result) {
+		p("| %s | %s | %s | %s |\n", label, speedup(ref, api, 50), speedup(ref, api, 99), yesNo(ref.pct(50) >= 5*api.pct(50)))
+	}
+	srow("range ÷ consistent list", pf.rangeRaw, pf.listConsistent)
+	srow("range ÷ any-version list", pf.rangeRaw, pf.listAny)
+	srow("range ÷ consistent list, undecoded", pf.rangeRaw, pf.listRaw)
+	p("| range+decode ÷ consistent list | %s | %s | |\n", speedup(pf.rangeDecode, pf.listConsistent, 50), speedup(pf.rangeDecode, pf.listConsistent, 99))
+	p("| range+decode ÷ any-version list | %s | %s | |\n\n", speedup(pf.rangeDecode, pf.listAny, 50), speedup(pf.rangeDecode, pf.listAny, 99))
+}
+
+func (r *report) fanoutMarkdown(p func(string, ...any)) {
+	f := r.fanout
+	if f == nil {
+		return
+	}
+	p("## %d watchers × %d events\n\n", f.watchers, f.events)
+	p("| Figure | value |\n|---|---:|\n")
+	p("| watchers (HTTP/2 connections; dials made) | %d (%d; %d) |\n", f.watchers, f.conns, f.dials)
+	p("| deliveries expected / received | %d / %d |\n", f.expected, f.delivered)
+	p("| every watcher got every event | %s (%d of %d watchers complete; %d streams ended early%s) |\n", yesNo(f.complete100()), f.complete, f.watchers, f.ended, map[bool]string{true: "; gave up waiting after " + r.opts.watchWait.String(), false: ""}[f.timedOut])
+	p("| deliveries/s (first update start to last delivery) | %.0f |\n", f.res.opsPerSec())
+	p("| delivery latency from update return, p50 / p99 | %.1f ms / %.1f ms |\n", ms(f.res.pct(50)), ms(f.res.pct(99)))
+	p("| per update, return to the last watcher receiving it, p50 / p99 | %.1f ms / %.1f ms |\n", ms(f.allP50), ms(f.allP99))
+	p("| deliveries that arrived before their update call returned | %d |\n", f.early)
+	p("| update burst (%d workers): updates/s, p50 / p99 | %.0f, %.1f ms / %.1f ms |\n", r.opts.workers, f.updates.opsPerSec(), ms(f.updates.pct(50)), ms(f.updates.pct(99)))
+	p("| process CPU per delivery (client + server + etcd); cores used | %.1f µs; %.2f |\n", f.res.cpuPerOp(), f.res.cores())
+	p("| single-watcher delivery p99 (above), for comparison | %.1f ms |\n\n", ms(r.apiWatch.pct(99)))
 }

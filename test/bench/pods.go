@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+)
+
+// podFigures are the LIST-from-the-watch-cache figures: a consistent and an
+// any-version LIST of every pod against a linearizable etcd range of the
+// same keys (with and without decoding the values).
+type podFigures struct {
+	create                      *result
+	listConsistent, listAny     *result
+	listRaw                     *result // consistent, body read but not decoded
+	rangeRaw, rangeDecode       *result
+	valueSize, respBytes        int
+	storedFormat                string
+	etcdConsistent, etcdAnyList phaseEtcd
+}
+
+func podName(i int) string { return fmt.Sprintf("pod-%05d", i) }
+
+// newPod is a realistic small pod: one container with requests, a few
+// labels; it has no node, so it stays Pending.
+func newPod(i int) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: podName(i), Namespace: namespace,
+			Labels: map[string]string{"app": "bench", "tier": []string{"web", "api", "worker"}[i%3], "shard": fmt.Sprint(i % 16)},
+		},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{
+				Name:  "app",
+				Image: "registry.k8s.io/pause:3.10",
+				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}},
+				Env:   []corev1.EnvVar{{Name: "SHARD", Value: fmt.Sprint(i % 16)}},
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+					corev1.ResourceCPU:    resource.MustParse("10m"),
+					corev1.ResourceMemory: resource.MustParse("16Mi"),
+				}},
+			}},
+		},
+	}
+}
+
+// podListBench creates o.pods pods through the API, then times LISTs of all
+// of them against raw etcd ranges of their keys.
+func podListBench(ctx context.Context, out io.Writer, o options, kc *kubernetes.Clientset, ec *clientv3.Client, metrics func() map[string]opStat) (*podFigures, error) {
+	pf := &podFigures{}
+	pods := kc.CoreV1().Pods(namespace)
+	objs := make([]*corev1.Pod, o.pods)
+	for i := range objs {
+		objs[i] = newPod(i)
+	}
+	var err error
+	if pf.create, err = measure(out, func() (*result, error) {
+		return parallel(ctx, "api pod create", o.workers, o.pods, func(ctx context.Context, _, i int) error {
+			_, err := pods.Create(ctx, objs[i], metav1.CreateOptions{})
+			return err
+		})
+	}); err != nil {
+		return nil, err
+	}
+	objs = nil
+
+	prefix := "/registry/pods/" + namespace + "/"
+	gr, err := ec.Get(ctx, prefix+podName(0))
+	if err != nil || len(gr.Kvs) != 1 {
+		return nil, fmt.Errorf("reading stored pod from etcd: %v (found %d)", err, len(gr.Kvs))
+	}
+	pf.valueSize = len(gr.Kvs[0].Value)
+	pf.storedFormat = "json"
+	if strings.HasPrefix(string(gr.Kvs[0].Value), "k8s\x00") {
+		pf.storedFormat = "protobuf"
+	}
+	// Recognises protobuf (by its envelope) and JSON; decodes without
+	// conversion or defaulting, as the API server's storage codec does.
+	dec := serializer.NewCodecFactory(scheme.Scheme).UniversalDeserializer()
+
+	// Warm up (not measured): starts the pods' watch cache and the code paths.
+	for range 2 {
+		l, err := pods.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("warm-up pod list: %w", err)
+		}
+		pf.respBytes = l.Size()
+		if _, err := ec.Get(ctx, prefix, clientv3.WithPrefix()); err != nil {
+			return nil, fmt.Errorf("warm-up pod range: %w", err)
+		}
+	}
+
+	count := func(what string, got int) error {
+		if got != o.pods {
+			return fmt.Errorf("%s returned %d pods, want %d", what, got, o.pods)
+		}
+		return nil
+	}
+	if pf.rangeRaw, err = measure(out, func() (*result, error) {
+		return sequential(ctx, "etcd pod range", o.lists, func(ctx context.Context, _ int) error {
+			r, err := ec.Get(ctx, prefix, clientv3.WithPrefix())
+			if err != nil {
+				return err
+			}
+			return count("range", len(r.Kvs))
+		})
+	}); err != nil {
+		return nil, err
+	}
+	if pf.rangeDecode, err = measure(out, func() (*result, error) {
+		return sequential(ctx, "etcd pod range+decode", o.lists, func(ctx context.Context, _ int) error {
+			r, err := ec.Get(ctx, prefix, clientv3.WithPrefix())
+			if err != nil {
+				return err
+			}
+			for _, kv := range r.Kvs {
+				obj, _, err := dec.Decode(kv.Value, nil, &corev1.Pod{})
+				if err != nil {
+					return fmt.Errorf("decoding %s: %w", kv.Key, err)
+				}
+				if _, ok := obj.(*corev1.Pod); !ok {
+					return errors.New("decoded value is not a Pod")
+				}
+			}
+			return count("range", len(r.Kvs))
+		})
+	}); err != nil {
+		return nil, err
+	}
+	list := func(name, rv string) (*result, phaseEtcd, error) {
+		m0 := metrics()
+		r, err := measure(out, func() (*result, error) {
+			return sequential(ctx, name, o.lists, func(ctx context.Context, _ int) error {
+				l, err := pods.List(ctx, metav1.ListOptions{ResourceVersion: rv})
+				if err != nil {
+					return err
+				}
+				return count("list", len(l.Items))
+			})
+		})
+		return r, phaseEtcd{strings.TrimPrefix(name, "api "), o.lists, diffStats(m0, metrics())}, err
+	}
+	if pf.listConsistent, pf.etcdConsistent, err = list("api pod list rv=\"\"", ""); err != nil {
+		return nil, err
+	}
+	if pf.listAny, pf.etcdAnyList, err = list("api pod list rv=0", "0"); err != nil {
+		return nil, err
+	}
+	// The same consistent list, its body read but not decoded: the server's
+	// share of the list (plus transfer), without client-go's decoding.
+	if pf.listRaw, err = measure(out, func() (*result, error) {
+		return sequential(ctx, "api pod list rv=\"\" undecoded", o.lists, func(ctx context.Context, _ int) error {
+			body, err := kc.CoreV1().RESTClient().Get().Namespace(namespace).Resource("pods").
+				SetHeader("Accept", mediaProto).DoRaw(ctx)
+			if err == nil && len(body) < pf.respBytes {
+				err = fmt.Errorf("list body is %d bytes, a decoded list was %d", len(body), pf.respBytes)
+			}
+			return err
+		})
+	}); err != nil {
+		return nil, err
+	}
+	return pf, nil
+}
+
+// speedup is how many times faster b's latency percentile p is than a's
+// (a: the etcd reference, b: the API figure).
+func speedup(ref, api *result, p float64) string {
+	return ratio(float64(ref.pct(p)), float64(api.pct(p)))
+}
+
+func (pf *podFigures) ratioLine() string {
+	return fmt.Sprintf("BENCH ratio pod-list-speedup range/list_p50=%s range/list_p99=%s range/list-rv0_p50=%s range/list-rv0_p99=%s range/list-undecoded_p50=%s range/list-undecoded_p99=%s range+decode/list_p50=%s range+decode/list_p99=%s",
+		speedup(pf.rangeRaw, pf.listConsistent, 50), speedup(pf.rangeRaw, pf.listConsistent, 99),
+		speedup(pf.rangeRaw, pf.listAny, 50), speedup(pf.rangeRaw, pf.listAny, 99),
+		speedup(pf.rangeRaw, pf.listRaw, 50), speedup(pf.rangeRaw, pf.listRaw, 99),
+		speedup(pf.rangeDecode, pf.listConsistent, 50), speedup(pf.rangeDecode, pf.listConsistent, 99))
+}
