@@ -33,8 +33,44 @@ type watchWriter struct {
 	w       http.ResponseWriter
 	flusher http.Flusher
 	enc     runtime.Encoder
-	frame   interface{ Write([]byte) (int, error) }
+	framer  runtime.Framer
 	buf     bytes.Buffer
+	// dirty is set when written bytes wait for a flush; the stream is
+	// flushed when no further event is waiting, not after every event.
+	dirty bool
+}
+
+// frame encodes one watch event, framed for the stream.
+func (ww *watchWriter) frame(typ string, obj runtime.Object) ([]byte, error) {
+	ww.buf.Reset()
+	if err := ww.q.out.info.Serializer.Encode(obj, &ww.buf); err != nil {
+		return nil, err
+	}
+	ev := &metav1.WatchEvent{Type: typ, Object: runtime.RawExtension{Raw: bytes.Clone(ww.buf.Bytes())}}
+	ww.buf.Reset()
+	if err := ww.enc.Encode(ev, &ww.buf); err != nil {
+		return nil, err
+	}
+	var framed bytes.Buffer
+	if _, err := ww.framer.NewFrameWriter(&framed).Write(ww.buf.Bytes()); err != nil {
+		return nil, err
+	}
+	return framed.Bytes(), nil
+}
+
+func (ww *watchWriter) write(framed []byte) error {
+	if _, err := ww.w.Write(framed); err != nil {
+		return err
+	}
+	ww.dirty = true
+	return nil
+}
+
+func (ww *watchWriter) flush() {
+	if ww.dirty {
+		ww.flusher.Flush()
+		ww.dirty = false
+	}
 }
 
 func (ww *watchWriter) send(typ string, obj runtime.Object) error {
@@ -42,20 +78,22 @@ func (ww *watchWriter) send(typ string, obj runtime.Object) error {
 	if err != nil {
 		return err
 	}
-	ww.buf.Reset()
-	if err := ww.q.out.info.Serializer.Encode(out, &ww.buf); err != nil {
+	framed, err := ww.frame(typ, out)
+	if err != nil {
 		return err
 	}
-	ev := &metav1.WatchEvent{Type: typ, Object: runtime.RawExtension{Raw: bytes.Clone(ww.buf.Bytes())}}
-	ww.buf.Reset()
-	if err := ww.enc.Encode(ev, &ww.buf); err != nil {
+	return ww.write(framed)
+}
+
+// sendShared sends an event of the store that every watcher with the same
+// output format sends alike: it is encoded once, by the first of them.
+func (ww *watchWriter) sendShared(typ string, ev storage.Event) error {
+	key := ww.q.out.info.MediaType + "\x00" + typ
+	framed, err := ev.Shared.Get(key, func() ([]byte, error) { return ww.frame(typ, ev.Object) })
+	if err != nil {
 		return err
 	}
-	if _, err := ww.frame.Write(ww.buf.Bytes()); err != nil {
-		return err
-	}
-	ww.flusher.Flush()
-	return nil
+	return ww.write(framed)
 }
 
 // bookmark sends a BOOKMARK carrying only a resource version.
@@ -66,7 +104,6 @@ func (ww *watchWriter) bookmark(rev int64, initialEventsEnd bool) error {
 		t := &metav1.Table{}
 		setKind(t, schema.GroupVersion{Group: "meta.k8s.io", Version: ww.q.out.asVersion}.WithKind("Table"))
 		t.ResourceVersion = rv
-		ww.buf.Reset()
 		return ww.sendRaw("BOOKMARK", t)
 	}
 	obj = ww.q.res.New()
@@ -80,26 +117,19 @@ func (ww *watchWriter) bookmark(rev int64, initialEventsEnd bool) error {
 }
 
 func (ww *watchWriter) sendRaw(typ string, obj runtime.Object) error {
-	ww.buf.Reset()
-	if err := ww.q.out.info.Serializer.Encode(obj, &ww.buf); err != nil {
+	framed, err := ww.frame(typ, obj)
+	if err != nil {
 		return err
 	}
-	ev := &metav1.WatchEvent{Type: typ, Object: runtime.RawExtension{Raw: bytes.Clone(ww.buf.Bytes())}}
-	ww.buf.Reset()
-	if err := ww.enc.Encode(ev, &ww.buf); err != nil {
-		return err
-	}
-	if _, err := ww.frame.Write(ww.buf.Bytes()); err != nil {
-		return err
-	}
-	ww.flusher.Flush()
-	return nil
+	return ww.write(framed)
 }
 
 func (ww *watchWriter) sendStatus(err *apierrors.StatusError) error {
 	st := err.ErrStatus
 	st.TypeMeta = metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}
-	return ww.sendRaw("ERROR", &st)
+	err2 := ww.sendRaw("ERROR", &st)
+	ww.flush()
+	return err2
 }
 
 func boolParam(q *request, name string) (*bool, error) {
@@ -218,7 +248,7 @@ func (s *Server) serveWatch(q *request) {
 	q.w.Header().Set("Transfer-Encoding", "chunked")
 	q.w.WriteHeader(http.StatusOK)
 	flusher.Flush()
-	ww := &watchWriter{s: s, q: q, w: q.w, flusher: flusher, enc: stream.Serializer, frame: stream.Framer.NewFrameWriter(q.w)}
+	ww := &watchWriter{s: s, q: q, w: q.w, flusher: flusher, enc: stream.Serializer, framer: stream.Framer}
 	s.metrics.watchers.WithLabelValues(q.res.Group, q.res.Version, q.res.Name).Inc()
 	defer s.metrics.watchers.WithLabelValues(q.res.Group, q.res.Version, q.res.Name).Dec()
 
@@ -233,6 +263,7 @@ func (s *Server) serveWatch(q *request) {
 			return
 		}
 	}
+	ww.flush()
 	lastRev := startRev
 	for {
 		select {
@@ -244,6 +275,9 @@ func (s *Server) serveWatch(q *request) {
 			}
 			if err := s.sendEvent(ww, sel, ev, rv, bookmarks != nil && *bookmarks, &lastRev); err != nil {
 				return
+			}
+			if len(events) == 0 {
+				ww.flush()
 			}
 		}
 	}
@@ -292,5 +326,8 @@ func (s *Server) sendEvent(ww *watchWriter, sel *selection, ev storage.Event, re
 		return err
 	}
 	setKind(out, q.res.GVK())
+	if ev.Shared != nil && q.out.as == "" && out == ev.Object {
+		return ww.sendShared(typ, ev)
+	}
 	return ww.send(typ, out)
 }

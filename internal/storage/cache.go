@@ -348,6 +348,7 @@ func (wc *watchCache) apply(ev Event) {
 		wc.items.ReplaceOrInsert(&entry{key: ev.Key, value: ev.value, modRev: ev.Revision, obj: ev.Object})
 	}
 	ev.value = nil
+	ev.Shared = &Shared{}
 	wc.window = append(wc.window, ev)
 	if len(wc.window) > wc.c.EventWindow {
 		drop := len(wc.window) - wc.c.EventWindow

@@ -6,6 +6,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -92,6 +93,38 @@ type Event struct {
 	Err        error
 	// value is the stored value after the change (etcd watches only).
 	value []byte
+	// Shared, when set, holds encodings of this event made by one watcher
+	// for the others (events fanned out by the watch cache).
+	Shared *Shared
+}
+
+// Shared keeps encodings of one event, each made once, by whoever needs
+// it first.
+type Shared struct {
+	mu   sync.Mutex
+	data map[string]*sharedEntry
+}
+
+type sharedEntry struct {
+	once sync.Once
+	b    []byte
+	err  error
+}
+
+// Get returns the encoding named key, building it on first use.
+func (s *Shared) Get(key string, build func() ([]byte, error)) ([]byte, error) {
+	s.mu.Lock()
+	if s.data == nil {
+		s.data = map[string]*sharedEntry{}
+	}
+	e, ok := s.data[key]
+	if !ok {
+		e = &sharedEntry{}
+		s.data[key] = e
+	}
+	s.mu.Unlock()
+	e.once.Do(func() { e.b, e.err = build() })
+	return e.b, e.err
 }
 
 // UpdateFunc computes a new object from the current one. Returning an error
