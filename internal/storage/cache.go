@@ -207,8 +207,11 @@ func entryLess(a, b *entry) bool { return a.key < b.key }
 
 type cacheWatcher struct {
 	prefix string
-	ch     chan Event
-	done   bool
+	// after is the revision the watch starts after: a cache that lags
+	// behind it must not send what the client has already seen.
+	after int64
+	ch    chan Event
+	done  bool
 }
 
 // watchCache mirrors one resource prefix.
@@ -359,7 +362,7 @@ func (wc *watchCache) apply(ev Event) {
 		wc.rev = ev.Revision
 	}
 	for w := range wc.watchers {
-		if strings.HasPrefix(ev.Key, w.prefix) {
+		if ev.Revision > w.after && strings.HasPrefix(ev.Key, w.prefix) {
 			wc.send(w, ev)
 		}
 	}
@@ -478,7 +481,7 @@ func (wc *watchCache) watch(ctx context.Context, prefix string, revision int64) 
 	if revision > 0 && revision < wc.oldest {
 		return nil, false
 	}
-	w := &cacheWatcher{prefix: prefix, ch: make(chan Event, wc.c.WatcherBuffer)}
+	w := &cacheWatcher{prefix: prefix, after: revision, ch: make(chan Event, wc.c.WatcherBuffer)}
 	if revision > 0 {
 		i := sort.Search(len(wc.window), func(i int) bool { return wc.window[i].Revision > revision })
 		for _, ev := range wc.window[i:] {
