@@ -332,6 +332,9 @@ func (wc *watchCache) advance(rev int64) {
 	if rev > wc.rev {
 		wc.rev = rev
 		for w := range wc.watchers {
+			if rev <= w.after {
+				continue
+			}
 			select {
 			case w.ch <- Event{Type: Progress, Revision: rev}:
 			default:
