@@ -20,6 +20,10 @@ type request struct {
 	name        string
 	subresource string
 	out         output
+	// viaSubresource is the subresource the client addressed when the
+	// server serves it as a write of the main resource (scale); admission
+	// sees the request as a write of that subresource, as upstream's does.
+	viaSubresource string
 }
 
 func (q *request) gr() schema.GroupResource { return q.res.GroupResource() }

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"skiff/internal/apiserver/admission"
 	"skiff/internal/registry"
 	"skiff/internal/storage"
 )
@@ -414,15 +415,18 @@ func (s *Server) serveList(q *request) {
 			s.writeError(q.w, q.r, err)
 			return
 		}
-		// Items of a list carry no kind of their own (the items are
-		// private copies).
-		out.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
 		items = append(items, out)
 	}
 	if err := meta.SetList(list, items); err != nil {
 		s.writeError(q.w, q.r, err)
 		return
 	}
+	// Items of a list carry no kind of their own. SetList copied them
+	// into the list, so this never touches the store's shared objects.
+	_ = meta.EachListItem(list, func(it runtime.Object) error {
+		it.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
+		return nil
+	})
 	la, _ := meta.ListAccessor(list)
 	la.SetResourceVersion(strconv.FormatInt(res.Revision, 10))
 	if res.NextKey != "" {
@@ -489,12 +493,19 @@ func (s *Server) create(ctx context.Context, q *request, obj runtime.Object) (ru
 		if s.hooks.Default != nil {
 			s.hooks.Default(obj)
 		}
+		attrs := admissionAttributes(ctx, q, admission.Create, obj, nil)
+		if err := s.admitMutating(ctx, q, attrs); err != nil {
+			return nil, 0, err
+		}
 		prepareCreate(q.res, obj)
 		if err := s.trackManagedFields(ctx, q, nil, obj); err != nil {
 			return nil, 0, err
 		}
 		if errs := s.validateCreate(q.res, obj); len(errs) > 0 {
 			return nil, 0, invalid(q.res.GVK().GroupKind(), m.GetName(), errs)
+		}
+		if err := s.admitValidating(ctx, q, attrs); err != nil {
+			return nil, 0, err
 		}
 		claims, err := s.beforeCreate(ctx, q, obj)
 		if err != nil {
@@ -615,6 +626,10 @@ func (s *Server) update(ctx context.Context, q *request, newObjFn func(current r
 			}
 			prepareUpdate(q.res, obj, cur)
 		}
+		attrs := admissionAttributes(ctx, q, admission.Update, obj, cur)
+		if err := s.admitMutating(ctx, q, attrs); err != nil {
+			return nil, err
+		}
 		if err := s.trackManagedFields(ctx, q, cur, obj); err != nil {
 			return nil, err
 		}
@@ -631,6 +646,9 @@ func (s *Server) update(ctx context.Context, q *request, newObjFn func(current r
 		}
 		if len(errs) > 0 {
 			return nil, invalid(q.res.GVK().GroupKind(), q.name, errs)
+		}
+		if err := s.admitValidating(ctx, q, attrs); err != nil {
+			return nil, err
 		}
 		if dryRun {
 			dryResult = obj

@@ -134,7 +134,7 @@ func (s *Server) serveScale(q *request) {
 	}
 	// The scale write is an update of the main object's spec.replicas.
 	main := *q
-	main.subresource = ""
+	main.subresource, main.viaSubresource = "", q.subresource
 	out, _, err := s.update(ctx, &main, func(current runtime.Object) (runtime.Object, error) {
 		if pt == types.ApplyYAMLPatchType {
 			return s.applyScale(ctx, q, current, body)

@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"skiff/internal/apiserver/admission"
 	"skiff/internal/storage"
 )
 
@@ -41,6 +42,10 @@ type Hooks struct {
 	Row                  func(obj runtime.Object, now time.Time) ([]interface{}, error)
 	// OpenAPI serves /openapi/v2 and /openapi/v3...; nil answers 404.
 	OpenAPI http.Handler
+	// Admission is the admission chain run on creates and updates: its
+	// mutating phase after defaulting, its validating phase right after
+	// validation succeeds. Nil admits everything.
+	Admission *admission.Chain
 }
 
 // Config configures the API server.

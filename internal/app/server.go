@@ -21,6 +21,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"skiff/internal/apiserver"
+	"skiff/internal/controller/garbagecollector"
 	"skiff/internal/controller/namespace"
 	"skiff/internal/etcd"
 	"skiff/internal/pki"
@@ -191,7 +192,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	api, err := apiserver.New(apiserver.Config{
 		BindAddress: cfg.BindAddress, Port: cfg.HTTPSPort,
 		ServingCert: servingTLS, ClientCA: ca.CertPool(),
-		Store: store, Hooks: APIHooks(),
+		Store: store, Hooks: APIHooks(store),
 		AdvertiseAddress: advertise, ServiceCIDR: serviceNet, NodePortRange: portRange,
 		Registerer: reg, Gatherer: reg, Logger: log,
 		MaxReadOnlyInflight: cfg.MaxRequestsInflight, MaxMutatingInflight: cfg.MaxMutatingRequestsInflight,
@@ -227,6 +228,22 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 				return err
 			}
 			return namespace.New(client, meta, log.With("controller", "namespace")).Run(ctx)
+		}},
+		{Name: "garbage-collector", Run: func(ctx context.Context) error {
+			select {
+			case <-api.Ready():
+			case <-ctx.Done():
+				return nil
+			}
+			client, err := kubernetes.NewForConfig(loopback)
+			if err != nil {
+				return err
+			}
+			meta, err := metadata.NewForConfig(loopback)
+			if err != nil {
+				return err
+			}
+			return garbagecollector.New(client, meta, log.With("controller", "garbage-collector"), garbagecollector.Config{}).Run(ctx)
 		}},
 		{Name: "apiserver", Run: api.Run},
 		{Name: "etcd-compactor", Run: ds.Run},

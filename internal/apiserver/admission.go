@@ -1,0 +1,131 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"skiff/internal/apiserver/admission"
+	"skiff/internal/registry"
+	"skiff/internal/storage"
+)
+
+// admissionAttributes describes the request q for the admission chain.
+func admissionAttributes(ctx context.Context, q *request, op admission.Operation, obj, old runtime.Object) *admission.Attributes {
+	a := &admission.Attributes{
+		Operation:   op,
+		Resource:    schema.GroupVersionResource{Group: q.res.Group, Version: q.res.Version, Resource: q.res.Name},
+		Subresource: q.subresource,
+		Namespace:   q.namespace,
+		Name:        q.name,
+		Object:      obj,
+		OldObject:   old,
+		DryRun:      isDryRun(q),
+	}
+	if q.viaSubresource != "" {
+		a.Subresource = q.viaSubresource
+	}
+	if obj != nil {
+		// A create's name is the object's (possibly generated) name.
+		if m, err := meta.Accessor(obj); err == nil && m.GetName() != "" {
+			a.Name = m.GetName()
+		}
+	}
+	u := UserFrom(ctx)
+	a.User = admission.UserInfo{Name: u.Name, Groups: u.Groups}
+	return a
+}
+
+// admitMutating runs the mutating phase of the admission chain.
+func (s *Server) admitMutating(ctx context.Context, q *request, a *admission.Attributes) error {
+	if s.hooks.Admission == nil {
+		return nil
+	}
+	err := s.hooks.Admission.Admit(ctx, a)
+	s.admissionWarnings(q, a)
+	return err
+}
+
+// admitValidating runs the validating phase of the admission chain.
+func (s *Server) admitValidating(ctx context.Context, q *request, a *admission.Attributes) error {
+	if s.hooks.Admission == nil {
+		return nil
+	}
+	err := s.hooks.Admission.Validate(ctx, a)
+	s.admissionWarnings(q, a)
+	return err
+}
+
+// admissionWarnings sends the admission warnings as Warning headers, each
+// once even when the request is retried.
+func (s *Server) admissionWarnings(q *request, a *admission.Attributes) {
+	if q.w == nil {
+		return
+	}
+	have := q.w.Header().Values("Warning")
+	for _, msg := range a.Warnings() {
+		if !slices.Contains(have, "299 - "+strconv.Quote(msg)) {
+			addWarning(q.w, msg)
+		}
+	}
+}
+
+// NamespaceGetter returns a function reading namespaces from store, for
+// admission plugins; like NamespaceLifecycle it is content with a recent
+// state of the namespace when store caches one. The namespace returned must
+// not be modified.
+func NamespaceGetter(store storage.Store) func(ctx context.Context, name string) (*corev1.Namespace, error) {
+	nsRes := registry.Lookup("", "v1", "namespaces")
+	return func(ctx context.Context, name string) (*corev1.Namespace, error) {
+		get := store.Get
+		if c, ok := store.(interface {
+			GetAny(context.Context, string) (runtime.Object, error)
+		}); ok {
+			get = c.GetAny
+		}
+		key := storageKey(nsRes, "", name)
+		obj, err := get(ctx, key)
+		if errors.Is(err, storage.ErrNotFound) {
+			obj, err = store.Get(ctx, key)
+		}
+		if err != nil {
+			return nil, toStatusError(err, nsRes.GroupResource(), name)
+		}
+		ns, ok := obj.(*corev1.Namespace)
+		if !ok {
+			return nil, apierrors.NewInternalError(errors.New("stored namespace is not a v1 Namespace"))
+		}
+		return ns, nil
+	}
+}
+
+// GetNamespace returns the namespace name from the server's store.
+func (s *Server) GetNamespace(ctx context.Context, name string) (*corev1.Namespace, error) {
+	return NamespaceGetter(s.store)(ctx, name)
+}
+
+// PodLister returns a function listing the pods of a namespace from store,
+// for admission plugins. The pods returned must not be modified.
+func PodLister(store storage.Store) func(ctx context.Context, namespace string) ([]*corev1.Pod, error) {
+	podRes := registry.Lookup("", "v1", "pods")
+	return func(ctx context.Context, namespace string) ([]*corev1.Pod, error) {
+		res, err := store.List(ctx, storagePrefix(podRes, namespace), storage.ListOptions{})
+		if err != nil {
+			return nil, toStatusError(err, podRes.GroupResource(), "")
+		}
+		pods := make([]*corev1.Pod, 0, len(res.Items))
+		for _, it := range res.Items {
+			if pod, ok := it.(*corev1.Pod); ok {
+				pods = append(pods, pod)
+			}
+		}
+		return pods, nil
+	}
+}
