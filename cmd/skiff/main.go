@@ -13,9 +13,12 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"skiff/internal/app"
+	"skiff/internal/simnodes"
 	"skiff/internal/version"
 )
 
@@ -34,7 +37,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serverCommand(), versionCommand(), kubectlPlaceholder())
+	root.AddCommand(serverCommand(), versionCommand(), kubectlPlaceholder(), simNodesCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
@@ -124,5 +127,44 @@ func serverCommand() *cobra.Command {
 	f.IntVar(&cfg.MaxMutatingRequestsInflight, "max-mutating-requests-inflight", 0, "concurrent write requests before 429 (default 200)")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "do not run a node agent in the server process")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	return cmd
+}
+
+func simNodesCommand() *cobra.Command {
+	var cfg simnodes.Config
+	var kubeconfig string
+	cmd := &cobra.Command{
+		Use:   "sim-nodes",
+		Short: "Register simulated nodes that report their pods running, without containers (for testing the control plane at scale)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := newLogger(slog.LevelInfo)
+			if kubeconfig == "" {
+				kubeconfig = os.Getenv("KUBECONFIG")
+			}
+			if kubeconfig == "" {
+				kubeconfig = adminKubeconfig
+			}
+			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			if err != nil {
+				return err
+			}
+			rc.QPS, rc.Burst = 200, 400
+			client, err := kubernetes.NewForConfig(rc)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			return simnodes.New(client, cfg, log).Run(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&cfg.Count, "count", 3, "number of nodes")
+	f.StringVar(&cfg.Prefix, "prefix", "sim-node-", "node name prefix")
+	f.StringVar(&cfg.CPU, "cpu", "4", "CPU capacity of each node")
+	f.StringVar(&cfg.Memory, "memory", "16Gi", "memory capacity of each node")
+	f.IntVar(&cfg.Pods, "pods", 110, "pod capacity of each node")
+	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig (default: KUBECONFIG, then /etc/skiff/skiff.yaml)")
 	return cmd
 }
