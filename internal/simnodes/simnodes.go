@@ -47,6 +47,7 @@ type Sim struct {
 	mu      sync.Mutex
 	stopped map[string]bool
 	nodes   map[string]int // name -> index
+	nextIP  map[string]int // name -> pods given an IP so far
 }
 
 // New returns simulated nodes that talk to the API through client.
@@ -72,7 +73,7 @@ func New(client kubernetes.Interface, cfg Config, log *slog.Logger) *Sim {
 	if cfg.Workers == 0 {
 		cfg.Workers = 8
 	}
-	s := &Sim{cfg: cfg, client: client, log: log, stopped: map[string]bool{}, nodes: map[string]int{}}
+	s := &Sim{cfg: cfg, client: client, log: log, stopped: map[string]bool{}, nodes: map[string]int{}, nextIP: map[string]int{}}
 	for i := 0; i < cfg.Count; i++ {
 		s.nodes[s.NodeName(i)] = i
 	}
@@ -111,7 +112,6 @@ func podIP(node *corev1.Node, i, n int) string {
 	ip := make(net.IP, 4)
 	copy(ip, base)
 	ip[3] = byte(n%253 + 2)
-	ip[2] += byte(n / 253)
 	return ip.String()
 }
 
@@ -286,7 +286,11 @@ func (s *Sim) syncPod(ctx context.Context, key string) error {
 		return err
 	}
 	now := metav1.Now()
-	ip := podIP(node, i, int(hash(pod.Name)%60000))
+	s.mu.Lock()
+	n := s.nextIP[node.Name]
+	s.nextIP[node.Name]++
+	s.mu.Unlock()
+	ip := podIP(node, i, n)
 	pod.Status.Phase = corev1.PodRunning
 	pod.Status.HostIP = nodeIP(i)
 	pod.Status.HostIPs = []corev1.HostIP{{IP: pod.Status.HostIP}}
@@ -328,13 +332,4 @@ func mergeConditions(have []corev1.PodCondition, set ...corev1.PodCondition) []c
 		}
 	}
 	return have
-}
-
-func hash(s string) uint32 {
-	var h uint32 = 2166136261
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	return h
 }

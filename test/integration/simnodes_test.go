@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"testing"
 	"time"
 
@@ -33,7 +34,8 @@ func TestSimulatedNodes(t *testing.T) {
 			for _, c := range n.Status.Conditions {
 				ready = ready || (c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue)
 			}
-			if !ready || n.Status.Allocatable.Cpu().String() != "4" {
+			// The node IPAM controller gives every node its pod CIDR.
+			if !ready || n.Status.Allocatable.Cpu().String() != "4" || n.Spec.PodCIDR == "" {
 				return false
 			}
 			if _, err := ts.Client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, n.Name, metav1.GetOptions{}); err != nil {
@@ -49,9 +51,17 @@ func TestSimulatedNodes(t *testing.T) {
 	if _, err := ts.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	node, err := ts.Client.CoreV1().Nodes().Get(ctx, sim.NodeName(1), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, podCIDR, err := net.ParseCIDR(node.Spec.PodCIDR)
+	if err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "the pod running on a simulated node", 30*time.Second, func() bool {
 		p, err := ts.Client.CoreV1().Pods("default").Get(ctx, "on-sim", metav1.GetOptions{})
-		return err == nil && p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].Ready
+		return err == nil && p.Status.Phase == corev1.PodRunning && podCIDR.Contains(net.ParseIP(p.Status.PodIP)) && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].Ready
 	})
 	// Deleting it is graceful; the simulated node confirms and it goes.
 	if err := ts.Client.CoreV1().Pods("default").Delete(ctx, "on-sim", metav1.DeleteOptions{}); err != nil {
