@@ -23,9 +23,11 @@ import (
 	"skiff/internal/apiserver"
 	"skiff/internal/controller/garbagecollector"
 	"skiff/internal/controller/namespace"
+	"skiff/internal/controller/nodeipam"
 	"skiff/internal/etcd"
 	"skiff/internal/pki"
 	"skiff/internal/registry"
+	"skiff/internal/scheduler"
 	"skiff/internal/storage"
 )
 
@@ -42,8 +44,11 @@ type ServerConfig struct {
 	EtcdPeerPort       int
 	ServiceCIDR        string
 	NodePortRange      string
-	DisableAgent       bool
-	TLSSANs            []string
+	// ClusterCIDR is where pod CIDRs come from, NodeCIDRMaskSize their size.
+	ClusterCIDR      string
+	NodeCIDRMaskSize int
+	DisableAgent     bool
+	TLSSANs          []string
 	// WatchCacheSize is how many recent events each resource's watch cache
 	// keeps for watches that start in the past (0: the default).
 	WatchCacheSize int
@@ -58,15 +63,17 @@ type ServerConfig struct {
 // DefaultServerConfig returns the documented defaults.
 func DefaultServerConfig() ServerConfig {
 	return ServerConfig{
-		DataDir:         "/var/lib/skiff/server",
-		BindAddress:     "0.0.0.0",
-		HTTPSPort:       6443,
-		WriteKubeconfig: "/etc/skiff/skiff.yaml",
-		KubeconfigMode:  0o600,
-		EtcdClientPort:  2379,
-		EtcdPeerPort:    2380,
-		ServiceCIDR:     "10.43.0.0/16",
-		NodePortRange:   "30000-32767",
+		DataDir:          "/var/lib/skiff/server",
+		BindAddress:      "0.0.0.0",
+		HTTPSPort:        6443,
+		WriteKubeconfig:  "/etc/skiff/skiff.yaml",
+		KubeconfigMode:   0o600,
+		EtcdClientPort:   2379,
+		EtcdPeerPort:     2380,
+		ServiceCIDR:      "10.43.0.0/16",
+		ClusterCIDR:      "10.42.0.0/16",
+		NodeCIDRMaskSize: 24,
+		NodePortRange:    "30000-32767",
 	}
 }
 
@@ -168,6 +175,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		Buckets: []float64{0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60},
 	}, []string{"operation", "type"})
 	reg.MustRegister(etcdLatency)
+	registerWorkqueueMetrics(reg)
 
 	ds, err := etcd.Start(ctx, etcd.Config{
 		DataDir: cfg.DataDir, ClientPort: cfg.EtcdClientPort, PeerPort: cfg.EtcdPeerPort,
@@ -228,6 +236,36 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 				return err
 			}
 			return namespace.New(client, meta, log.With("controller", "namespace")).Run(ctx)
+		}},
+		{Name: "scheduler", Run: func(ctx context.Context) error {
+			select {
+			case <-api.Ready():
+			case <-ctx.Done():
+				return nil
+			}
+			schedCfg := rest.CopyConfig(loopback)
+			schedCfg.UserAgent = "skiff-scheduler"
+			client, err := kubernetes.NewForConfig(schedCfg)
+			if err != nil {
+				return err
+			}
+			return scheduler.New(client, log.With("component", "scheduler"), scheduler.Config{Registerer: reg}).Run(ctx)
+		}},
+		{Name: "node-ipam-controller", Run: func(ctx context.Context) error {
+			select {
+			case <-api.Ready():
+			case <-ctx.Done():
+				return nil
+			}
+			client, err := kubernetes.NewForConfig(loopback)
+			if err != nil {
+				return err
+			}
+			c, err := nodeipam.New(client, cfg.ClusterCIDR, cfg.NodeCIDRMaskSize, log.With("controller", "node-ipam"))
+			if err != nil {
+				return err
+			}
+			return c.Run(ctx)
 		}},
 		{Name: "garbage-collector", Run: func(ctx context.Context) error {
 			select {
