@@ -16,10 +16,7 @@ type workqueueMetrics struct {
 	latency, duration          *prometheus.HistogramVec
 }
 
-var (
-	workqueueOnce     sync.Once
-	workqueueProvider *workqueueMetrics
-)
+var workqueueOnce sync.Once
 
 // registerWorkqueueMetrics makes client-go's work queues report to reg. The
 // provider is process-wide in client-go, so only the first call counts.
@@ -43,7 +40,6 @@ func registerWorkqueueMetrics(reg prometheus.Registerer) {
 				Help: "Total number of retries handled by workqueue"}, []string{"name"}),
 		}
 		reg.MustRegister(m.depth, m.adds, m.latency, m.duration, m.unfinished, m.longest, m.retries)
-		workqueueProvider = m
 		workqueue.SetProvider(m)
 	})
 }
