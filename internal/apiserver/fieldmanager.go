@@ -249,6 +249,26 @@ func replicasPaths(res *registry.Resource) managedfields.ResourcePathMappings {
 // newFieldManager builds the field manager of one resource (or of its
 // subresource): cheap, so built per request.
 func (s *Server) newFieldManager(res *registry.Resource, subresource string) (*managedfields.FieldManager, error) {
+	// One field manager per resource and subresource, shared by requests
+	// as upstream does: building one is not free.
+	key := fieldManagerKey{res, subresource}
+	if fm, ok := s.fieldManagers.Load(key); ok {
+		return fm.(*managedfields.FieldManager), nil
+	}
+	fm, err := s.buildFieldManager(res, subresource)
+	if err != nil {
+		return nil, err
+	}
+	actual, _ := s.fieldManagers.LoadOrStore(key, fm)
+	return actual.(*managedfields.FieldManager), nil
+}
+
+type fieldManagerKey struct {
+	res         *registry.Resource
+	subresource string
+}
+
+func (s *Server) buildFieldManager(res *registry.Resource, subresource string) (*managedfields.FieldManager, error) {
 	gvk := res.GVK()
 	var reset map[fieldpath.APIVersion]fieldpath.Filter
 	if subresource == "scale" {

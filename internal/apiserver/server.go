@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,6 +101,8 @@ type Server struct {
 	ready   chan struct{}
 	// readOnly and mutating are the inflight request slots.
 	readOnly, mutating chan struct{}
+	// fieldManagers holds one field manager per resource and subresource.
+	fieldManagers sync.Map
 }
 
 // New builds an API server from cfg.
