@@ -129,3 +129,28 @@ func PodLister(store storage.Store) func(ctx context.Context, namespace string) 
 		return pods, nil
 	}
 }
+
+// ObjectLister returns a function listing the objects of a resource in a
+// namespace from store, for admission plugins. The objects returned must not
+// be modified.
+func ObjectLister(store storage.Store) func(ctx context.Context, gvr schema.GroupVersionResource, namespace string) ([]runtime.Object, error) {
+	return func(ctx context.Context, gvr schema.GroupVersionResource, namespace string) ([]runtime.Object, error) {
+		res := registry.Lookup(gvr.Group, gvr.Version, gvr.Resource)
+		if res == nil {
+			return nil, nil
+		}
+		list, err := store.List(ctx, storagePrefix(res, namespace), storage.ListOptions{Consistent: true})
+		if err != nil {
+			return nil, toStatusError(err, res.GroupResource(), "")
+		}
+		out := make([]runtime.Object, 0, len(list.Items))
+		for _, it := range list.Items {
+			served, err := registry.FromStorage(res, it)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, served)
+		}
+		return out, nil
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"skiff/internal/apiserver"
 	"skiff/internal/apiserver/admission"
 	"skiff/internal/apiserver/admission/podsecurity"
+	"skiff/internal/apiserver/admission/resourcequota"
 	"skiff/internal/apiserver/openapi"
 	"skiff/internal/registry"
 	"skiff/internal/registry/defaults"
@@ -39,7 +40,7 @@ func admissionChain(store storage.Store) *admission.Chain {
 		panic(fmt.Sprintf("admission: %v", err))
 	}
 	psa.Pods = apiserver.PodLister(store)
-	return admission.NewChain(psa)
+	return admission.NewChain(psa, resourcequota.New(apiserver.ObjectLister(store)))
 }
 
 func openAPIResources() []openapi.Resource {
