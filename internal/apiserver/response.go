@@ -46,7 +46,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := se.ErrStatus
 	status.TypeMeta = metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}
 	code := statusCode(se)
-	if code >= 500 {
+	if code >= 500 && r.Context().Err() == nil {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", status.Message)
 	}
 	out, nerr := negotiateOutput(r)

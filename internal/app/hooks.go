@@ -1,12 +1,22 @@
 package app
 
 import (
+	"context"
+	"encoding/json"
+	"net"
+	"strconv"
+
 	"fmt"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"skiff/internal/apiserver"
 	"skiff/internal/apiserver/admission"
 	"skiff/internal/apiserver/admission/podsecurity"
 	"skiff/internal/apiserver/admission/resourcequota"
+	"skiff/internal/apiserver/admission/webhook"
 	"skiff/internal/apiserver/openapi"
 	"skiff/internal/registry"
 	"skiff/internal/registry/defaults"
@@ -40,7 +50,8 @@ func admissionChain(store storage.Store) *admission.Chain {
 		panic(fmt.Sprintf("admission: %v", err))
 	}
 	psa.Pods = apiserver.PodLister(store)
-	return admission.NewChain(psa, resourcequota.New(apiserver.ObjectLister(store)))
+	list := apiserver.ObjectLister(store)
+	return admission.NewChain(psa, resourcequota.New(list), webhook.New(webhookSources(store, list)))
 }
 
 func openAPIResources() []openapi.Resource {
@@ -60,4 +71,54 @@ func openAPIResources() []openapi.Resource {
 		})
 	}
 	return out
+}
+
+// webhookSources reads webhook configurations, namespaces and webhook
+// Service endpoints from the server's store.
+func webhookSources(store storage.Store, list func(context.Context, schema.GroupVersionResource, string) ([]runtime.Object, error)) webhook.Sources {
+	arGV := admissionregistrationv1.SchemeGroupVersion
+	return webhook.Sources{
+		Mutating: func(ctx context.Context) ([]admissionregistrationv1.MutatingWebhookConfiguration, error) {
+			objs, err := list(ctx, arGV.WithResource("mutatingwebhookconfigurations"), "")
+			var out []admissionregistrationv1.MutatingWebhookConfiguration
+			for _, o := range objs {
+				if c, ok := o.(*admissionregistrationv1.MutatingWebhookConfiguration); ok {
+					out = append(out, *c)
+				}
+			}
+			return out, err
+		},
+		Validating: func(ctx context.Context) ([]admissionregistrationv1.ValidatingWebhookConfiguration, error) {
+			objs, err := list(ctx, arGV.WithResource("validatingwebhookconfigurations"), "")
+			var out []admissionregistrationv1.ValidatingWebhookConfiguration
+			for _, o := range objs {
+				if c, ok := o.(*admissionregistrationv1.ValidatingWebhookConfiguration); ok {
+					out = append(out, *c)
+				}
+			}
+			return out, err
+		},
+		Namespace: apiserver.NamespaceGetter(store),
+		// The API server reaches a webhook Service at one of its ready
+		// endpoints (there is no service proxy on the server's host).
+		ServiceAddress: func(ctx context.Context, namespace, name string, port int32) (string, error) {
+			objs, err := list(ctx, corev1.SchemeGroupVersion.WithResource("endpoints"), namespace)
+			if err != nil {
+				return "", err
+			}
+			for _, o := range objs {
+				ep, ok := o.(*corev1.Endpoints)
+				if !ok || ep.Name != name {
+					continue
+				}
+				for _, ss := range ep.Subsets {
+					if len(ss.Addresses) > 0 && len(ss.Ports) > 0 {
+						return net.JoinHostPort(ss.Addresses[0].IP, strconv.Itoa(int(ss.Ports[0].Port))), nil
+					}
+				}
+			}
+			return "", fmt.Errorf("service %s/%s has no ready endpoints", namespace, name)
+		},
+		Decode: func(data []byte, into runtime.Object) error { return json.Unmarshal(data, into) },
+	}
 }

@@ -154,6 +154,9 @@ var builtin = []*Resource{
 	{Group: "events.k8s.io", Name: "events", Kind: "Event", Singular: "event", ShortNames: []string{"ev"}, Namespaced: true, StoragePrefix: "events", KeepStatusOnCreate: true, Fields: newEventFields},
 	// scheduling.k8s.io/v1
 	{Group: "scheduling.k8s.io", Name: "priorityclasses", Kind: "PriorityClass", Singular: "priorityclass", ShortNames: []string{"pc"}, StoragePrefix: "priorityclasses"},
+	// admissionregistration.k8s.io/v1
+	{Group: "admissionregistration.k8s.io", Name: "validatingwebhookconfigurations", Kind: "ValidatingWebhookConfiguration", Singular: "validatingwebhookconfiguration", Categories: []string{"api-extensions"}, StoragePrefix: "validatingwebhookconfigurations", Generation: true},
+	{Group: "admissionregistration.k8s.io", Name: "mutatingwebhookconfigurations", Kind: "MutatingWebhookConfiguration", Singular: "mutatingwebhookconfiguration", Categories: []string{"api-extensions"}, StoragePrefix: "mutatingwebhookconfigurations", Generation: true},
 	// certificates.k8s.io/v1
 	{Group: "certificates.k8s.io", Name: "certificatesigningrequests", Kind: "CertificateSigningRequest", Singular: "certificatesigningrequest", ShortNames: []string{"csr"}, StoragePrefix: "certificatesigningrequests", Status: true, Fields: []string{"spec.signerName"}},
 }

@@ -33,7 +33,8 @@ var upstreamPrefixes = map[string]string{
 	"endpointslices": "endpointslices", "leases": "leases", "horizontalpodautoscalers": "horizontalpodautoscalers",
 	"roles": "roles", "rolebindings": "rolebindings", "clusterroles": "clusterroles", "clusterrolebindings": "clusterrolebindings",
 	"storageclasses": "storageclasses", "poddisruptionbudgets": "poddisruptionbudgets", "priorityclasses": "priorityclasses",
-	"certificatesigningrequests": "certificatesigningrequests",
+	"certificatesigningrequests":      "certificatesigningrequests",
+	"validatingwebhookconfigurations": "validatingwebhookconfigurations", "mutatingwebhookconfigurations": "mutatingwebhookconfigurations",
 }
 
 func TestStorageLayoutMatchesUpstream(t *testing.T) {
