@@ -220,7 +220,9 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		Burst:           200,
 		UserAgent:       "skiff-controller-manager",
 	}
-	comps := []Component{
+	// The controllers run together under one leader lease, like
+	// upstream's controller manager.
+	controllers := []Component{
 		{Name: "namespace-controller", Run: func(ctx context.Context) error {
 			select {
 			case <-api.Ready():
@@ -236,20 +238,6 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 				return err
 			}
 			return namespace.New(client, meta, log.With("controller", "namespace")).Run(ctx)
-		}},
-		{Name: "scheduler", Run: func(ctx context.Context) error {
-			select {
-			case <-api.Ready():
-			case <-ctx.Done():
-				return nil
-			}
-			schedCfg := rest.CopyConfig(loopback)
-			schedCfg.UserAgent = "skiff-scheduler"
-			client, err := kubernetes.NewForConfig(schedCfg)
-			if err != nil {
-				return err
-			}
-			return scheduler.New(client, log.With("component", "scheduler"), scheduler.Config{Registerer: reg}).Run(ctx)
 		}},
 		{Name: "node-ipam-controller", Run: func(ctx context.Context) error {
 			select {
@@ -283,6 +271,25 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 			}
 			return garbagecollector.New(client, meta, log.With("controller", "garbage-collector"), garbagecollector.Config{}).Run(ctx)
 		}},
+	}
+	comps := []Component{
+		{Name: "controller-manager", Run: elected("kube-controller-manager", loopback, api.Ready(), log, func(ctx context.Context) error {
+			return runAll(ctx, log, controllers)
+		})},
+		{Name: "scheduler", Run: elected("kube-scheduler", loopback, api.Ready(), log, func(ctx context.Context) error {
+			select {
+			case <-api.Ready():
+			case <-ctx.Done():
+				return nil
+			}
+			schedCfg := rest.CopyConfig(loopback)
+			schedCfg.UserAgent = "skiff-scheduler"
+			client, err := kubernetes.NewForConfig(schedCfg)
+			if err != nil {
+				return err
+			}
+			return scheduler.New(client, log.With("component", "scheduler"), scheduler.Config{Registerer: reg}).Run(ctx)
+		})},
 		{Name: "apiserver", Run: api.Run},
 		{Name: "etcd-compactor", Run: ds.Run},
 		{Name: "etcd-watchdog", Run: func(ctx context.Context) error {

@@ -218,6 +218,9 @@ func (s *Sim) register(ctx context.Context, i int) error {
 		},
 		NodeInfo: corev1.NodeSystemInfo{KubeletVersion: "v1.37.2-skiff-sim", OperatingSystem: "linux", Architecture: "amd64", ContainerRuntimeVersion: "simulated://1.0", OSImage: "skiff simulated node"},
 	}
+	// Only the status changes here, so the write need not wait for other
+	// writers of the node (the IPAM controller patches its spec meanwhile).
+	created.ResourceVersion = ""
 	if _, err := s.client.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("reporting %s ready: %w", name, err)
 	}
