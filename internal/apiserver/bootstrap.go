@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -105,11 +106,11 @@ func (s *Server) upsert(ctx context.Context, group, resource string, obj runtime
 	if !errors.Is(err, storage.ErrAlreadyExists) {
 		return err
 	}
-	m, _ := metaOf(obj)
+	m, _ := meta.Accessor(obj)
 	_, err = s.store.Update(ctx, storageKey(res, m.GetNamespace(), m.GetName()), func(current runtime.Object) (runtime.Object, error) {
 		next := obj.DeepCopyObject()
-		nm, _ := metaOf(next)
-		cm, _ := metaOf(current)
+		nm, _ := meta.Accessor(next)
+		cm, _ := meta.Accessor(current)
 		nm.SetUID(cm.GetUID())
 		nm.SetCreationTimestamp(cm.GetCreationTimestamp())
 		nm.SetResourceVersion(cm.GetResourceVersion())
@@ -136,7 +137,7 @@ func (s *Server) createInternal(ctx context.Context, group, resource string, obj
 	// System objects are written as upstream's reconcilers write them,
 	// without validation: the kubernetes Endpoints may point at loopback
 	// when the server only listens there.
-	m, _ := metaOf(obj)
+	m, _ := meta.Accessor(obj)
 	var claims []storage.Claim
 	if svc, ok := obj.(*corev1.Service); ok {
 		if err := s.allocateService(svc); err != nil {

@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -18,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/uuid"
 
 	"skiff/internal/registry"
-	"skiff/internal/storage"
 )
 
 var (
@@ -184,27 +182,12 @@ func applyStatusUpdate(obj, old runtime.Object) runtime.Object {
 // admitNamespace refuses objects in a namespace that does not exist or is
 // being deleted (upstream's NamespaceLifecycle admission).
 func (s *Server) admitNamespace(ctx context.Context, ns, name string, res *registry.Resource) error {
-	nsRes := registry.Lookup("", "v1", "namespaces")
-	get := s.store.Get
-	if c, ok := s.store.(interface {
-		GetAny(context.Context, string) (runtime.Object, error)
-	}); ok {
-		// Like upstream's admission, a recent state of the namespace will
-		// do: no round trip to etcd on every create.
-		get = c.GetAny
-	}
-	obj, err := get(ctx, storageKey(nsRes, "", ns))
-	if errors.Is(err, storage.ErrNotFound) {
-		// A namespace created a moment ago may not be cached yet.
-		obj, err = s.store.Get(ctx, storageKey(nsRes, "", ns))
-	}
+	// Like upstream's admission, a recent state of the namespace will do.
+	nsObj, err := NamespaceGetter(s.store)(ctx, ns)
 	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, ns)
-		}
-		return toStatusError(err, nsRes.GroupResource(), ns)
+		return err
 	}
-	if nsObj, ok := obj.(*corev1.Namespace); ok && (nsObj.DeletionTimestamp != nil || nsObj.Status.Phase == corev1.NamespaceTerminating) {
+	if nsObj.DeletionTimestamp != nil || nsObj.Status.Phase == corev1.NamespaceTerminating {
 		// Events about the namespace's own deletion are still welcome.
 		if res.Name == "events" {
 			return nil
@@ -215,8 +198,6 @@ func (s *Server) admitNamespace(ctx context.Context, ns, name string, res *regis
 	}
 	return nil
 }
-
-func metaOf(obj runtime.Object) (metav1.Object, error) { return meta.Accessor(obj) }
 
 // applyFinalize returns old with the spec.finalizers of obj: the finalize
 // subresource of a namespace changes nothing else.

@@ -589,7 +589,6 @@ func (s *Server) serveUpdate(q *request) {
 // not change meanwhile.
 func (s *Server) update(ctx context.Context, q *request, newObjFn func(current runtime.Object) (runtime.Object, error)) (runtime.Object, int, error) {
 	key := storageKey(q.res, q.namespace, q.name)
-	var oldServed runtime.Object
 	dryRun := isDryRun(q)
 	var dryResult, lastTried runtime.Object
 	errDryRun := errors.New("dry run")
@@ -599,7 +598,6 @@ func (s *Server) update(ctx context.Context, q *request, newObjFn func(current r
 			return nil, err
 		}
 		setKind(cur, q.res.GVK())
-		oldServed = cur.DeepCopyObject()
 		obj, err := newObjFn(cur.DeepCopyObject())
 		if err != nil {
 			return nil, err
@@ -681,7 +679,6 @@ func (s *Server) update(ctx context.Context, q *request, newObjFn func(current r
 	if err != nil {
 		return nil, 0, toStatusError(err, q.gr(), q.name)
 	}
-	_ = oldServed
 	// An object being deleted goes away once its last finalizer is removed.
 	if m, err := meta.Accessor(updated); err == nil && m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && !hasSpecFinalizers(updated) {
 		if _, err := s.store.Delete(ctx, key, rvPrecondition(m.GetResourceVersion()), s.deleteClaims(q)); err == nil {

@@ -219,8 +219,6 @@ func (s *Server) serveBinding(q *request) {
 		s.writeObject(q, http.StatusCreated, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated})
 		return
 	}
-	main := *q
-	main.subresource = ""
 	_, err = s.store.Update(ctx, storageKey(q.res, q.namespace, q.name), func(current runtime.Object) (runtime.Object, error) {
 		pod := current.(*corev1.Pod)
 		if pod.DeletionTimestamp != nil {

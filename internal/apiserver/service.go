@@ -29,6 +29,9 @@ const (
 	nodePortClaimPrefix = "/registry/skiff/servicenodeports/"
 )
 
+// claimCodec encodes the IPAddress objects of cluster IP claims.
+var claimCodec = storage.NewCodec(registry.Scheme)
+
 func needsClusterIP(svc *corev1.Service) bool {
 	return svc.Spec.Type != corev1.ServiceTypeExternalName
 }
@@ -45,7 +48,7 @@ func (s *Server) ipClaim(svc *corev1.Service, ip string) storage.Claim {
 		}, CreationTimestamp: metav1.Now()},
 		Spec: networkingv1.IPAddressSpec{ParentRef: &networkingv1.ParentReference{Resource: "services", Namespace: svc.Namespace, Name: svc.Name}},
 	}
-	data, err := storage.NewCodec(registry.Scheme).Encode(addr)
+	data, err := claimCodec.Encode(addr)
 	if err != nil {
 		data = []byte(svc.Namespace + "/" + svc.Name)
 	}

@@ -220,68 +220,13 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		Burst:           200,
 		UserAgent:       "skiff-controller-manager",
 	}
-	// The controllers run together under one leader lease, like
-	// upstream's controller manager.
-	controllers := []Component{
-		{Name: "namespace-controller", Run: func(ctx context.Context) error {
-			select {
-			case <-api.Ready():
-			case <-ctx.Done():
-				return nil
-			}
-			client, err := kubernetes.NewForConfig(loopback)
-			if err != nil {
-				return err
-			}
-			meta, err := metadata.NewForConfig(loopback)
-			if err != nil {
-				return err
-			}
-			return namespace.New(client, meta, log.With("controller", "namespace")).Run(ctx)
-		}},
-		{Name: "node-ipam-controller", Run: func(ctx context.Context) error {
-			select {
-			case <-api.Ready():
-			case <-ctx.Done():
-				return nil
-			}
-			client, err := kubernetes.NewForConfig(loopback)
-			if err != nil {
-				return err
-			}
-			c, err := nodeipam.New(client, cfg.ClusterCIDR, cfg.NodeCIDRMaskSize, log.With("controller", "node-ipam"))
-			if err != nil {
-				return err
-			}
-			return c.Run(ctx)
-		}},
-		{Name: "garbage-collector", Run: func(ctx context.Context) error {
-			select {
-			case <-api.Ready():
-			case <-ctx.Done():
-				return nil
-			}
-			client, err := kubernetes.NewForConfig(loopback)
-			if err != nil {
-				return err
-			}
-			meta, err := metadata.NewForConfig(loopback)
-			if err != nil {
-				return err
-			}
-			return garbagecollector.New(client, meta, log.With("controller", "garbage-collector"), garbagecollector.Config{}).Run(ctx)
-		}},
-	}
 	comps := []Component{
+		// The controllers run together under one leader lease, like
+		// upstream's controller manager; the scheduler under its own.
 		{Name: "controller-manager", Run: elected("kube-controller-manager", loopback, api.Ready(), log, func(ctx context.Context) error {
-			return runAll(ctx, log, controllers)
+			return runControllers(ctx, loopback, cfg, log)
 		})},
 		{Name: "scheduler", Run: elected("kube-scheduler", loopback, api.Ready(), log, func(ctx context.Context) error {
-			select {
-			case <-api.Ready():
-			case <-ctx.Done():
-				return nil
-			}
 			schedCfg := rest.CopyConfig(loopback)
 			schedCfg.UserAgent = "skiff-scheduler"
 			client, err := kubernetes.NewForConfig(schedCfg)
@@ -329,4 +274,26 @@ func WriteKubeconfig(path string, mode os.FileMode, server string, caPEM []byte,
 		return err
 	}
 	return pki.WriteFile(path, data, mode)
+}
+
+// runControllers runs every controller of the controller manager on shared
+// clients until ctx ends or one fails.
+func runControllers(ctx context.Context, loopback *rest.Config, cfg ServerConfig, log *slog.Logger) error {
+	client, err := kubernetes.NewForConfig(loopback)
+	if err != nil {
+		return err
+	}
+	meta, err := metadata.NewForConfig(loopback)
+	if err != nil {
+		return err
+	}
+	ipam, err := nodeipam.New(client, cfg.ClusterCIDR, cfg.NodeCIDRMaskSize, log.With("controller", "node-ipam"))
+	if err != nil {
+		return err
+	}
+	return runAll(ctx, log, []Component{
+		{Name: "namespace-controller", Run: namespace.New(client, meta, log.With("controller", "namespace")).Run},
+		{Name: "node-ipam-controller", Run: ipam.Run},
+		{Name: "garbage-collector", Run: garbagecollector.New(client, meta, log.With("controller", "garbage-collector"), garbagecollector.Config{}).Run},
+	})
 }

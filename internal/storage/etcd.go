@@ -232,10 +232,6 @@ func (s *Etcd) update(ctx context.Context, key string, hint *current, fn UpdateF
 				return nil, err
 			}
 		}
-		kv := struct {
-			Value       []byte
-			ModRevision int64
-		}{cur.value, cur.modRev}
 		current := cur.obj
 		old := current.DeepCopyObject()
 		updated, err := fn(current)
@@ -249,19 +245,19 @@ func (s *Etcd) update(ctx context.Context, key string, hint *current, fn UpdateF
 		if err != nil {
 			return nil, err
 		}
-		if string(data) == string(kv.Value) {
+		if string(data) == string(cur.value) {
 			if fromHint {
 				continue
 			}
 			// Nothing changed: upstream writes nothing and keeps the version.
-			return setRevision(updated, kv.ModRevision)
+			return setRevision(updated, cur.modRev)
 		}
 		var claims []Claim
 		if claimsFn != nil {
 			claims = claimsFn(old, updated)
 		}
 		cmps, ops := claimOps(claims)
-		cmps = append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)}, cmps...)
+		cmps = append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", cur.modRev)}, cmps...)
 		ops = append([]clientv3.Op{clientv3.OpPut(key, string(data))}, ops...)
 		txn, err := s.client.Txn(ctx).If(cmps...).Then(ops...).Commit()
 		if err != nil {
@@ -294,7 +290,6 @@ func (s *Etcd) delete(ctx context.Context, key string, hint *current, preconditi
 				return nil, err
 			}
 		}
-		kv := struct{ ModRevision int64 }{cur.modRev}
 		current := cur.obj
 		if precondition != nil {
 			if err := precondition(current); err != nil {
@@ -310,7 +305,7 @@ func (s *Etcd) delete(ctx context.Context, key string, hint *current, preconditi
 		}
 		_, ops := claimOps(claims)
 		ops = append([]clientv3.Op{clientv3.OpDelete(key)}, ops...)
-		txn, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision)).Then(ops...).Commit()
+		txn, err := s.client.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", cur.modRev)).Then(ops...).Commit()
 		if err != nil {
 			return nil, err
 		}
