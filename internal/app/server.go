@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
@@ -291,9 +292,15 @@ func runControllers(ctx context.Context, loopback *rest.Config, cfg ServerConfig
 	if err != nil {
 		return err
 	}
-	return runAll(ctx, log, []Component{
+	// Controllers built on factory register their informers in New; the
+	// factory starts once all of them have.
+	factory := informers.NewSharedInformerFactory(client, 0)
+	comps := []Component{
 		{Name: "namespace-controller", Run: namespace.New(client, meta, log.With("controller", "namespace")).Run},
 		{Name: "node-ipam-controller", Run: ipam.Run},
 		{Name: "garbage-collector", Run: garbagecollector.New(client, meta, log.With("controller", "garbage-collector"), garbagecollector.Config{}).Run},
-	})
+	}
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	return runAll(ctx, log, comps)
 }
