@@ -22,6 +22,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"skiff/internal/apiserver"
+	"skiff/internal/controller/endpoints"
 	"skiff/internal/controller/garbagecollector"
 	"skiff/internal/controller/namespace"
 	"skiff/internal/controller/nodeipam"
@@ -299,6 +300,8 @@ func runControllers(ctx context.Context, loopback *rest.Config, cfg ServerConfig
 		{Name: "namespace-controller", Run: namespace.New(client, meta, log.With("controller", "namespace")).Run},
 		{Name: "node-ipam-controller", Run: ipam.Run},
 		{Name: "garbage-collector", Run: garbagecollector.New(client, meta, log.With("controller", "garbage-collector"), garbagecollector.Config{}).Run},
+		{Name: "endpoint-controller", Run: endpoints.New(client, factory, log.With("controller", "endpoint")).Run},
+		{Name: "endpointslice-controller", Run: endpoints.NewSlices(client, factory, log.With("controller", "endpointslice")).Run},
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
