@@ -74,7 +74,6 @@ func TestClaimAdoptsKeepsAndReleases(t *testing.T) {
 	}
 }
 
-
 func TestExpectations(t *testing.T) {
 	e := NewExpectations()
 	if !e.Satisfied("a") {

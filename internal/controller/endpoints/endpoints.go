@@ -165,7 +165,7 @@ func endpointSubsets(svc *corev1.Service, pods []*corev1.Pod) (subsets []corev1.
 			continue
 		}
 		addr := corev1.EndpointAddress{
-			IP: pod.Status.PodIP,
+			IP:        pod.Status.PodIP,
 			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
 		}
 		if pod.Spec.NodeName != "" {

@@ -133,16 +133,12 @@ func runControllers(t *testing.T, objs ...any) (*fake.Clientset, func()) {
 	// server does.
 	var n atomic.Int64
 	client.PrependReactor("*", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		var obj runtime.Object
-		switch a := a.(type) {
-		case k8stesting.CreateAction:
-			obj = a.GetObject()
-		case k8stesting.UpdateAction:
-			obj = a.GetObject()
-		default:
+		// Creates and updates carry the object.
+		w, ok := a.(interface{ GetObject() runtime.Object })
+		if !ok {
 			return false, nil, nil
 		}
-		m, err := meta.Accessor(obj)
+		m, err := meta.Accessor(w.GetObject())
 		if err != nil {
 			return false, nil, nil
 		}
