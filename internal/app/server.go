@@ -26,6 +26,8 @@ import (
 	"skiff/internal/controller/garbagecollector"
 	"skiff/internal/controller/namespace"
 	"skiff/internal/controller/nodeipam"
+	"skiff/internal/controller/rootcacert"
+	"skiff/internal/controller/serviceaccount"
 	"skiff/internal/etcd"
 	"skiff/internal/pki"
 	"skiff/internal/registry"
@@ -302,6 +304,8 @@ func runControllers(ctx context.Context, loopback *rest.Config, cfg ServerConfig
 		{Name: "garbage-collector", Run: garbagecollector.New(client, meta, log.With("controller", "garbage-collector"), garbagecollector.Config{}).Run},
 		{Name: "endpoint-controller", Run: endpoints.New(client, factory, log.With("controller", "endpoint")).Run},
 		{Name: "endpointslice-controller", Run: endpoints.NewSlices(client, factory, log.With("controller", "endpointslice")).Run},
+		{Name: "serviceaccount-controller", Run: serviceaccount.New(client, factory, log.With("controller", "serviceaccount")).Run},
+		{Name: "root-ca-cert-publisher", Run: rootcacert.New(client, factory, loopback.CAData, log.With("controller", "root-ca-cert-publisher")).Run},
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
