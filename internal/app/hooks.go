@@ -14,6 +14,7 @@ import (
 
 	"skiff/internal/apiserver"
 	"skiff/internal/apiserver/admission"
+	"skiff/internal/apiserver/admission/defaulttolerationseconds"
 	"skiff/internal/apiserver/admission/podsecurity"
 	"skiff/internal/apiserver/admission/resourcequota"
 	"skiff/internal/apiserver/admission/webhook"
@@ -51,7 +52,7 @@ func admissionChain(store storage.Store) *admission.Chain {
 	}
 	psa.Pods = apiserver.PodLister(store)
 	list := apiserver.ObjectLister(store)
-	return admission.NewChain(psa, resourcequota.New(list), webhook.New(webhookSources(store, list)))
+	return admission.NewChain(psa, defaulttolerationseconds.New(0, 0), resourcequota.New(list), webhook.New(webhookSources(store, list)))
 }
 
 func openAPIResources() []openapi.Resource {
