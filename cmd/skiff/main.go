@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
@@ -121,6 +122,13 @@ func serverCommand() *cobra.Command {
 	f.IntVar(&cfg.EtcdPeerPort, "etcd-peer-port", cfg.EtcdPeerPort, "loopback peer port of the embedded etcd")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "IPv4 range of pod IPs; each node gets a part of it")
 	f.IntVar(&cfg.NodeCIDRMaskSize, "node-cidr-mask-size", cfg.NodeCIDRMaskSize, "prefix length of each node's pod CIDR")
+	f.DurationVar(&cfg.NodeLifecycle.MonitorPeriod, "node-monitor-period", 5*time.Second, "how often node health is checked")
+	f.DurationVar(&cfg.NodeLifecycle.GracePeriod, "node-monitor-grace-period", 50*time.Second, "how long a node may stop renewing its lease and status before it is marked Unknown")
+	f.DurationVar(&cfg.NodeLifecycle.StartupGracePeriod, "node-startup-grace-period", 60*time.Second, "the same for a node that never posted status")
+	f.Float64Var(&cfg.NodeLifecycle.EvictionRate, "node-eviction-rate", 0.1, "nodes per second tainted for eviction in a healthy zone")
+	f.Float64Var(&cfg.NodeLifecycle.SecondaryEvictionRate, "secondary-node-eviction-rate", 0.01, "nodes per second tainted for eviction in a partially disrupted zone larger than --large-cluster-size-threshold")
+	f.IntVar(&cfg.NodeLifecycle.LargeClusterSizeThreshold, "large-cluster-size-threshold", 50, "zone size above which the secondary eviction rate applies (below it: none)")
+	f.Float64Var(&cfg.NodeLifecycle.UnhealthyZoneThreshold, "unhealthy-zone-threshold", 0.55, "share of not-ready nodes (at least 3) that makes a zone partially disrupted")
 	f.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "IPv4 range of Service cluster IPs")
 	f.StringVar(&cfg.NodePortRange, "service-node-port-range", cfg.NodePortRange, "port range of NodePort Services")
 	f.StringSliceVar(&cfg.TLSSANs, "tls-san", nil, "extra names or IPs for the serving certificate")

@@ -26,6 +26,7 @@ import (
 	"skiff/internal/controller/garbagecollector"
 	"skiff/internal/controller/namespace"
 	"skiff/internal/controller/nodeipam"
+	"skiff/internal/controller/nodelifecycle"
 	"skiff/internal/controller/rootcacert"
 	"skiff/internal/controller/serviceaccount"
 	"skiff/internal/etcd"
@@ -53,6 +54,9 @@ type ServerConfig struct {
 	NodeCIDRMaskSize int
 	DisableAgent     bool
 	TLSSANs          []string
+	// NodeLifecycle holds the node health settings (--node-monitor-period,
+	// --node-monitor-grace-period, ...); zero values are upstream's defaults.
+	NodeLifecycle nodelifecycle.Config
 	// WatchCacheSize is how many recent events each resource's watch cache
 	// keeps for watches that start in the past (0: the default).
 	WatchCacheSize int
@@ -305,6 +309,8 @@ func runControllers(ctx context.Context, loopback *rest.Config, cfg ServerConfig
 		{Name: "endpoint-controller", Run: endpoints.New(client, factory, log.With("controller", "endpoint")).Run},
 		{Name: "endpointslice-controller", Run: endpoints.NewSlices(client, factory, log.With("controller", "endpointslice")).Run},
 		{Name: "serviceaccount-controller", Run: serviceaccount.New(client, factory, log.With("controller", "serviceaccount")).Run},
+		{Name: "node-lifecycle-controller", Run: nodelifecycle.New(client, factory, cfg.NodeLifecycle, log.With("controller", "node-lifecycle")).Run},
+		{Name: "taint-eviction-controller", Run: nodelifecycle.NewTaintEviction(client, factory, log.With("controller", "taint-eviction")).Run},
 		{Name: "root-ca-cert-publisher", Run: rootcacert.New(client, factory, loopback.CAData, log.With("controller", "root-ca-cert-publisher")).Run},
 	}
 	factory.Start(ctx.Done())

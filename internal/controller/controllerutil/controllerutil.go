@@ -254,3 +254,36 @@ func ActivePods(pods []*corev1.Pod) []*corev1.Pod {
 func isGone(err error) bool {
 	return apierrors.IsNotFound(err) || apierrors.IsConflict(err) || apierrors.IsInvalid(err)
 }
+
+// NodeNameIndex indexes pods by spec.nodeName.
+const NodeNameIndex = "spec.nodeName"
+
+// IndexPodsByNode adds NodeNameIndex to a pod informer, once however many
+// controllers ask; call it before the informer starts.
+func IndexPodsByNode(inf cache.SharedIndexInformer) error {
+	if _, ok := inf.GetIndexer().GetIndexers()[NodeNameIndex]; ok {
+		return nil
+	}
+	return inf.AddIndexers(cache.Indexers{NodeNameIndex: func(obj any) ([]string, error) {
+		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
+			return []string{p.Spec.NodeName}, nil
+		}
+		return nil, nil
+	}})
+}
+
+// PodsOnNode lists the pods an informer indexed with IndexPodsByNode knows
+// on node.
+func PodsOnNode(inf cache.SharedIndexInformer, node string) []*corev1.Pod {
+	objs, err := inf.GetIndexer().ByIndex(NodeNameIndex, node)
+	if err != nil {
+		return nil
+	}
+	pods := make([]*corev1.Pod, 0, len(objs))
+	for _, o := range objs {
+		if p, ok := o.(*corev1.Pod); ok {
+			pods = append(pods, p)
+		}
+	}
+	return pods
+}
