@@ -128,6 +128,7 @@ func serverCommand() *cobra.Command {
 	f.Float64Var(&cfg.NodeLifecycle.EvictionRate, "node-eviction-rate", 0.1, "nodes per second tainted for eviction in a healthy zone")
 	f.Float64Var(&cfg.NodeLifecycle.SecondaryEvictionRate, "secondary-node-eviction-rate", 0.01, "nodes per second tainted for eviction in a partially disrupted zone larger than --large-cluster-size-threshold")
 	f.IntVar(&cfg.NodeLifecycle.LargeClusterSizeThreshold, "large-cluster-size-threshold", 50, "zone size above which the secondary eviction rate applies (below it: none)")
+	f.IntVar(&cfg.PodGC.TerminatedThreshold, "terminated-pod-gc-threshold", 12500, "finished pods kept before the oldest are deleted (negative: never)")
 	f.Float64Var(&cfg.NodeLifecycle.UnhealthyZoneThreshold, "unhealthy-zone-threshold", 0.55, "share of not-ready nodes (at least 3) that makes a zone partially disrupted")
 	f.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "IPv4 range of Service cluster IPs")
 	f.StringVar(&cfg.NodePortRange, "service-node-port-range", cfg.NodePortRange, "port range of NodePort Services")

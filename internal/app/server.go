@@ -27,6 +27,7 @@ import (
 	"skiff/internal/controller/namespace"
 	"skiff/internal/controller/nodeipam"
 	"skiff/internal/controller/nodelifecycle"
+	"skiff/internal/controller/podgc"
 	"skiff/internal/controller/rootcacert"
 	"skiff/internal/controller/serviceaccount"
 	"skiff/internal/etcd"
@@ -57,6 +58,9 @@ type ServerConfig struct {
 	// NodeLifecycle holds the node health settings (--node-monitor-period,
 	// --node-monitor-grace-period, ...); zero values are upstream's defaults.
 	NodeLifecycle nodelifecycle.Config
+	// PodGC holds the pod garbage collector's settings
+	// (--terminated-pod-gc-threshold); zero values are the defaults.
+	PodGC podgc.Config
 	// WatchCacheSize is how many recent events each resource's watch cache
 	// keeps for watches that start in the past (0: the default).
 	WatchCacheSize int
@@ -311,6 +315,7 @@ func runControllers(ctx context.Context, loopback *rest.Config, cfg ServerConfig
 		{Name: "serviceaccount-controller", Run: serviceaccount.New(client, factory, log.With("controller", "serviceaccount")).Run},
 		{Name: "node-lifecycle-controller", Run: nodelifecycle.New(client, factory, cfg.NodeLifecycle, log.With("controller", "node-lifecycle")).Run},
 		{Name: "taint-eviction-controller", Run: nodelifecycle.NewTaintEviction(client, factory, log.With("controller", "taint-eviction")).Run},
+		{Name: "pod-garbage-collector", Run: podgc.New(client, factory, cfg.PodGC, log.With("controller", "pod-garbage-collector")).Run},
 		{Name: "root-ca-cert-publisher", Run: rootcacert.New(client, factory, loopback.CAData, log.With("controller", "root-ca-cert-publisher")).Run},
 	}
 	factory.Start(ctx.Done())
