@@ -76,40 +76,8 @@ func TestRestartResumesAndSideBySide(t *testing.T) {
 // TestExternalDatastore runs the server on the distribution's etcd
 // (--datastore-endpoint) and checks objects land there under upstream's keys.
 func TestExternalDatastore(t *testing.T) {
-	etcdBin, err := exec.LookPath("etcd")
-	if err != nil {
-		if os.Getenv("SKIFF_ALLOW_MISSING_DEPS") == "1" {
-			t.Skip("etcd (the etcd-server package) is not installed")
-		}
-		t.Fatal("etcd (the etcd-server package) is not installed; make test installs it with hack/install-deps.sh")
-	}
 	dir := t.TempDir()
-	clientPort, peerPort := freePort(t), freePort(t)
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d", clientPort)
-	cmd := exec.Command(etcdBin, "--name", "ext", "--data-dir", filepath.Join(dir, "etcd"),
-		"--listen-client-urls", endpoint, "--advertise-client-urls", endpoint,
-		"--listen-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", peerPort),
-		"--initial-advertise-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", peerPort),
-		"--initial-cluster", fmt.Sprintf("ext=http://127.0.0.1:%d", peerPort))
-	logf, _ := os.Create(filepath.Join(dir, "etcd.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", clientPort))
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("external etcd did not start")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	endpoint := startExternalEtcd(t, dir)
 
 	cfg := serverConfig(t, filepath.Join(dir, "server"))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -136,5 +104,44 @@ func TestExternalDatastore(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, "db")); err == nil {
 		t.Error("an embedded etcd data dir was created although an external datastore was given")
+	}
+}
+
+// startExternalEtcd runs the etcd of the etcd-server package on loopback
+// ports until the test ends and returns its client URL.
+func startExternalEtcd(t *testing.T, dir string) string {
+	t.Helper()
+	etcdBin, err := exec.LookPath("etcd")
+	if err != nil {
+		if os.Getenv("SKIFF_ALLOW_MISSING_DEPS") == "1" {
+			t.Skip("etcd (the etcd-server package) is not installed")
+		}
+		t.Fatal("etcd (the etcd-server package) is not installed; make test installs it with hack/install-deps.sh")
+	}
+	clientPort, peerPort := freePort(t), freePort(t)
+	endpoint := fmt.Sprintf("http://127.0.0.1:%d", clientPort)
+	cmd := exec.Command(etcdBin, "--name", "ext", "--data-dir", filepath.Join(dir, "etcd"),
+		"--listen-client-urls", endpoint, "--advertise-client-urls", endpoint,
+		"--listen-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", peerPort),
+		"--initial-advertise-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", peerPort),
+		"--initial-cluster", fmt.Sprintf("ext=http://127.0.0.1:%d", peerPort))
+	logf, _ := os.Create(filepath.Join(dir, "etcd.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", clientPort))
+		if err == nil {
+			c.Close()
+			return endpoint
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("external etcd did not start")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
