@@ -241,6 +241,9 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		{Name: "scheduler", Run: elected("kube-scheduler", loopback, api.Ready(), log, func(ctx context.Context) error {
 			schedCfg := rest.CopyConfig(loopback)
 			schedCfg.UserAgent = "skiff-scheduler"
+			// Binding is the scheduler's whole output; the API server's
+			// inflight limits, not a client-side throttle, bound it.
+			schedCfg.QPS, schedCfg.Burst = 5000, 10000
 			client, err := kubernetes.NewForConfig(schedCfg)
 			if err != nil {
 				return err

@@ -12,7 +12,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +23,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -31,6 +33,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"skiff/internal/scheduler/framework"
+	"skiff/internal/scheduler/plugins/defaultbinder"
 	"skiff/internal/scheduler/plugins/nodeaffinity"
 	"skiff/internal/scheduler/plugins/nodename"
 	"skiff/internal/scheduler/plugins/nodeports"
@@ -46,36 +49,38 @@ const DefaultSchedulerName = v1.DefaultSchedulerName
 // ErrNoNodesAvailable is the message when the cluster has no nodes.
 const ErrNoNodesAvailable = "no nodes available to schedule pods"
 
-const nodeNameIndex = "spec.nodeName"
-
-// WeightedScore is a score plugin with its weight.
-type WeightedScore struct {
-	Plugin framework.ScorePlugin
-	Weight int64
-}
-
-// Profile is the plugin set one scheduler name runs.
+// Profile is the plugin set one scheduler name runs. Each plugin takes
+// part in every extension point it implements, in the order given.
 type Profile struct {
-	Filters []framework.FilterPlugin
-	Scores  []WeightedScore
+	// SchedulerName is the spec.schedulerName of the pods it takes.
+	SchedulerName string
+	Plugins       []framework.Plugin
+	// ScoreWeights weighs the Score plugins by name (default 1).
+	ScoreWeights map[string]int64
+	// PercentageOfNodesToScore bounds how many feasible nodes are looked
+	// for in big clusters (0: upstream's adaptive default).
+	PercentageOfNodesToScore int
 }
 
 // DefaultProfile is the plugins in upstream's default order and weights.
+// The scheduler adds the DefaultBinder when a profile has no bind plugin.
 func DefaultProfile() Profile {
-	taints := &tainttoleration.Plugin{}
-	affinity := &nodeaffinity.Plugin{}
-	fit := &noderesources.Fit{}
 	return Profile{
-		Filters: []framework.FilterPlugin{
-			&nodeunschedulable.Plugin{}, &nodename.Plugin{}, taints, affinity, &nodeports.Plugin{}, fit,
+		SchedulerName: DefaultSchedulerName,
+		Plugins: []framework.Plugin{
+			&nodeunschedulable.Plugin{}, &nodename.Plugin{}, &tainttoleration.Plugin{}, &nodeaffinity.Plugin{},
+			&nodeports.Plugin{}, &noderesources.Fit{}, &noderesources.BalancedAllocation{},
 		},
-		Scores: []WeightedScore{
-			{Plugin: taints, Weight: 3},
-			{Plugin: affinity, Weight: 2},
-			{Plugin: fit, Weight: 1},
-			{Plugin: &noderesources.BalancedAllocation{}, Weight: 1},
-		},
+		ScoreWeights: map[string]int64{tainttoleration.Name: 3, nodeaffinity.Name: 2},
 	}
+}
+
+// weight is a Score plugin's weight in the profile.
+func (p *Profile) weight(name string) int64 {
+	if w, ok := p.ScoreWeights[name]; ok {
+		return w
+	}
+	return 1
 }
 
 // Config is what the scheduler is given.
@@ -88,31 +93,33 @@ type Config struct {
 	// UnschedulableRetry is how long an unschedulable pod waits when
 	// nothing changes in the cluster (default 5m).
 	UnschedulableRetry time.Duration
+	// Profiles are the scheduler names served (default: DefaultProfile).
+	Profiles []Profile
 }
 
 // Scheduler places pods on nodes.
 type Scheduler struct {
-	client  kubernetes.Interface
-	log     *slog.Logger
-	cfg     Config
-	profile Profile
-	queue   workqueue.TypedRateLimitingInterface[string]
-	metrics *metrics
+	client   kubernetes.Interface
+	log      *slog.Logger
+	cfg      Config
+	profiles map[string]*Profile
+	queue    workqueue.TypedRateLimitingInterface[string]
+	metrics  *metrics
+	cache    *nodeCache
 
-	podLister  corelisters.PodLister
-	podIndexer cache.Indexer
-	nodeLister corelisters.NodeLister
-	recorder   events.EventRecorder
+	podLister corelisters.PodLister
+	recorder  events.EventRecorder
+	binds     sync.WaitGroup
 
 	mu sync.Mutex
-	// assumed are pods bound by us that the informer hasn't shown bound
-	// yet, by key; they count on their node meanwhile.
-	assumed map[string]*v1.Pod
 	// unschedulable are pods that fit no node, waiting for a change.
 	unschedulable map[string]bool
 	// moves counts cluster changes, so that a pod failing while a change
 	// arrived is retried rather than parked.
 	moves uint64
+	// nextStart is where the next search for feasible nodes begins, so
+	// that in big clusters every node gets its turn.
+	nextStart int
 }
 
 // New returns a scheduler using client.
@@ -126,23 +133,43 @@ func New(client kubernetes.Interface, log *slog.Logger, cfg Config) *Scheduler {
 	if cfg.UnschedulableRetry == 0 {
 		cfg.UnschedulableRetry = 5 * time.Minute
 	}
-	return &Scheduler{
-		client:  client,
-		log:     log,
-		cfg:     cfg,
-		profile: DefaultProfile(),
+	if len(cfg.Profiles) == 0 {
+		cfg.Profiles = []Profile{DefaultProfile()}
+	}
+	s := &Scheduler{
+		client:   client,
+		log:      log,
+		cfg:      cfg,
+		profiles: map[string]*Profile{},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](cfg.InitialBackoff, cfg.MaxBackoff),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "scheduler"}),
 		metrics:       newMetrics(cfg.Registerer),
-		assumed:       map[string]*v1.Pod{},
+		cache:         newNodeCache(),
 		unschedulable: map[string]bool{},
 	}
+	for i := range cfg.Profiles {
+		p := cfg.Profiles[i]
+		if p.SchedulerName == "" {
+			p.SchedulerName = DefaultSchedulerName
+		}
+		hasBinder := false
+		for _, pl := range p.Plugins {
+			_, ok := pl.(framework.BindPlugin)
+			hasBinder = hasBinder || ok
+		}
+		if !hasBinder {
+			p.Plugins = append(slices.Clone(p.Plugins), &defaultbinder.Plugin{Client: client})
+		}
+		s.profiles[p.SchedulerName] = &p
+	}
+	return s
 }
 
-// responsibleFor reports whether pod waits for this scheduler.
-func responsibleFor(pod *v1.Pod) bool {
-	return pod.Spec.NodeName == "" && pod.Spec.SchedulerName == DefaultSchedulerName && pod.DeletionTimestamp == nil &&
+// responsibleFor reports whether pod waits for one of this scheduler's
+// profiles.
+func (s *Scheduler) responsibleFor(pod *v1.Pod) bool {
+	return pod.Spec.NodeName == "" && s.profiles[pod.Spec.SchedulerName] != nil && pod.DeletionTimestamp == nil &&
 		pod.Status.Phase != v1.PodSucceeded && pod.Status.Phase != v1.PodFailed
 }
 
@@ -154,17 +181,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	factory := informers.NewSharedInformerFactory(s.client, 0)
 	podInf := factory.Core().V1().Pods().Informer()
 	nodeInf := factory.Core().V1().Nodes().Informer()
-	if err := podInf.AddIndexers(cache.Indexers{nodeNameIndex: func(obj interface{}) ([]string, error) {
-		if p, ok := obj.(*v1.Pod); ok && p.Spec.NodeName != "" {
-			return []string{p.Spec.NodeName}, nil
-		}
-		return nil, nil
-	}}); err != nil {
-		return err
-	}
-	s.podIndexer = podInf.GetIndexer()
 	s.podLister = factory.Core().V1().Pods().Lister()
-	s.nodeLister = factory.Core().V1().Nodes().Lister()
 
 	if _, err := podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj interface{}) { s.onPod(nil, obj) },
@@ -174,12 +191,28 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return err
 	}
 	if _, err := nodeInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(interface{}) { s.moveAll() },
+		AddFunc: func(obj interface{}) {
+			if n, ok := obj.(*v1.Node); ok {
+				s.cache.setNode(n)
+			}
+			s.moveAll()
+		},
 		UpdateFunc: func(old, cur interface{}) {
 			o, ok1 := old.(*v1.Node)
 			n, ok2 := cur.(*v1.Node)
+			if ok2 {
+				s.cache.setNode(n)
+			}
 			if !ok1 || !ok2 || nodeChanged(o, n) {
 				s.moveAll()
+			}
+		},
+		DeleteFunc: func(obj interface{}) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if n, ok := obj.(*v1.Node); ok {
+				s.cache.removeNode(n.Name)
 			}
 		},
 	}); err != nil {
@@ -202,6 +235,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	s.log.Info("scheduler started")
 	for s.processNext(ctx) {
 	}
+	s.binds.Wait()
 	factory.Shutdown()
 	return nil
 }
@@ -231,8 +265,8 @@ func (s *Scheduler) onPod(old, obj interface{}) {
 	}
 	key := podKey(pod)
 	if pod.Spec.NodeName != "" {
+		s.cache.setPod(key, pod, false)
 		s.mu.Lock()
-		delete(s.assumed, key)
 		wasUnschedulable := s.unschedulable[key]
 		delete(s.unschedulable, key)
 		s.mu.Unlock()
@@ -245,7 +279,7 @@ func (s *Scheduler) onPod(old, obj interface{}) {
 		}
 		return
 	}
-	if !responsibleFor(pod) {
+	if !s.responsibleFor(pod) {
 		return
 	}
 	if o, ok := old.(*v1.Pod); ok {
@@ -280,9 +314,9 @@ func (s *Scheduler) onPodDelete(obj interface{}) {
 		return
 	}
 	key := podKey(pod)
+	wasAssumed := s.cache.isAssumed(key)
+	s.cache.removePod(key)
 	s.mu.Lock()
-	_, wasAssumed := s.assumed[key]
-	delete(s.assumed, key)
 	delete(s.unschedulable, key)
 	s.mu.Unlock()
 	s.queue.Forget(key)
@@ -316,7 +350,9 @@ func (s *Scheduler) processNext(ctx context.Context) bool {
 	return true
 }
 
-// scheduleOne makes one attempt at placing the pod with key.
+// scheduleOne runs one scheduling cycle for the pod with key: choose a
+// node, assume the pod there, reserve and permit, then bind in the
+// background so the next pod's cycle need not wait for the API.
 func (s *Scheduler) scheduleOne(ctx context.Context, key string) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
@@ -324,163 +360,310 @@ func (s *Scheduler) scheduleOne(ctx context.Context, key string) {
 		return
 	}
 	pod, err := s.podLister.Pods(ns).Get(name)
-	if err != nil || !responsibleFor(pod) {
+	if err != nil || !s.responsibleFor(pod) {
 		s.queue.Forget(key)
 		return
 	}
+	if s.cache.isAssumed(key) {
+		return // being bound
+	}
+	prof := s.profiles[pod.Spec.SchedulerName]
 	s.mu.Lock()
-	_, isAssumed := s.assumed[key]
-	moves := s.moves
+	moves, start := s.moves, s.nextStart
 	s.mu.Unlock()
-	if isAssumed {
-		return
+
+	begin := time.Now()
+	state := framework.NewCycleState()
+	nodes := s.cache.snapshot()
+	node, processed, err := schedule(ctx, prof, state, pod, nodes, start)
+	s.mu.Lock()
+	if len(nodes) > 0 {
+		s.nextStart = (start + processed) % len(nodes)
 	}
-	start := time.Now()
-	node, err := s.schedulePod(ctx, pod)
+	s.mu.Unlock()
 	if err != nil {
-		s.handleFailure(ctx, pod, key, err, moves)
-		s.metrics.observe(resultOf(err), start)
+		s.handleFailure(ctx, prof, state, pod, key, nodes, err, moves)
+		s.metrics.observe(resultOf(err), begin)
 		return
 	}
+
 	assumed := pod.DeepCopy()
 	assumed.Spec.NodeName = node
-	s.mu.Lock()
-	s.assumed[key] = assumed
-	s.mu.Unlock()
-	err = s.client.CoreV1().Pods(pod.Namespace).Bind(ctx, &v1.Binding{
-		ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID},
-		Target:     v1.ObjectReference{Kind: "Node", Name: node},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		s.mu.Lock()
-		delete(s.assumed, key)
-		s.mu.Unlock()
-		s.metrics.observe(resultError, start)
-		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+	s.cache.setPod(key, assumed, true)
+	if st := runReserve(ctx, prof, state, assumed, node); !st.IsSuccess() {
+		s.undo(ctx, prof, state, assumed, key, node)
+		s.handleFailure(ctx, prof, state, pod, key, nodes, fmt.Errorf("reserving node %s: %s", node, st.Message()), moves)
+		s.metrics.observe(resultError, begin)
+		return
+	}
+	s.binds.Add(1)
+	go func() {
+		defer s.binds.Done()
+		s.bindingCycle(ctx, prof, state, pod, assumed, key, node, begin)
+	}()
+}
+
+// bindingCycle waits for the Permit plugins, then binds.
+func (s *Scheduler) bindingCycle(ctx context.Context, prof *Profile, state *framework.CycleState, pod, assumed *v1.Pod, key, node string, begin time.Time) {
+	st := runPermit(ctx, prof, state, assumed, node)
+	if st.IsSuccess() {
+		st = runBind(ctx, prof, state, assumed, node)
+	}
+	if !st.IsSuccess() {
+		s.undo(ctx, prof, state, assumed, key, node)
+		s.metrics.observe(resultError, begin)
+		if apierrors.IsNotFound(st.Err) || apierrors.IsConflict(st.Err) {
 			// Deleted, or bound by someone else meanwhile: the informer
 			// will tell; try again later if it still waits.
-			s.log.Info("binding rejected", "pod", key, "node", node, "err", err)
-		} else {
-			s.log.Warn("binding failed", "pod", key, "node", node, "err", err)
+			s.log.Info("binding rejected", "pod", key, "node", node, "err", st.Message())
+		} else if ctx.Err() == nil {
+			s.log.Warn("binding failed", "pod", key, "node", node, "err", st.Message())
 		}
-		s.recorder.Eventf(pod, nil, v1.EventTypeWarning, "FailedScheduling", "Scheduling", "Binding rejected: %v", err)
-		s.queue.AddRateLimited(key)
+		if ctx.Err() == nil {
+			s.recorder.Eventf(pod, nil, v1.EventTypeWarning, "FailedScheduling", "Scheduling", "Binding rejected: %s", st.Message())
+			s.queue.AddRateLimited(key)
+		}
 		return
 	}
 	s.queue.Forget(key)
-	s.metrics.observe(resultScheduled, start)
+	s.metrics.observe(resultScheduled, begin)
 	s.recorder.Eventf(pod, nil, v1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %v/%v to %v", pod.Namespace, pod.Name, node)
 	s.log.Debug("pod scheduled", "pod", key, "node", node)
 }
 
-// errNoNodes is returned when the cluster has no nodes.
-var errNoNodes = errors.New(ErrNoNodesAvailable)
-
-// schedulePod returns the node to bind pod to, a *framework.FitError when
-// it fits none, or another error.
-func (s *Scheduler) schedulePod(ctx context.Context, pod *v1.Pod) (string, error) {
-	nodes, err := s.snapshot()
-	if err != nil {
-		return "", err
+// undo takes back an assumption: Unreserve in reverse order, then forget.
+func (s *Scheduler) undo(ctx context.Context, prof *Profile, state *framework.CycleState, pod *v1.Pod, key, node string) {
+	for i := len(prof.Plugins) - 1; i >= 0; i-- {
+		if r, ok := prof.Plugins[i].(framework.ReservePlugin); ok {
+			r.Unreserve(ctx, state, pod, node)
+		}
 	}
-	return Schedule(ctx, s.profile, pod, nodes)
+	s.cache.removePod(key)
 }
 
-// snapshot builds the NodeInfo of every node from the informers and the
-// assumed pods.
-func (s *Scheduler) snapshot() ([]*framework.NodeInfo, error) {
-	nodes, err := s.nodeLister.List(labels.Everything())
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	assumedByNode := map[string][]*v1.Pod{}
-	for _, p := range s.assumed {
-		assumedByNode[p.Spec.NodeName] = append(assumedByNode[p.Spec.NodeName], p)
-	}
-	s.mu.Unlock()
-	out := make([]*framework.NodeInfo, 0, len(nodes))
-	for _, n := range nodes {
-		ni := framework.NewNodeInfo(n)
-		objs, err := s.podIndexer.ByIndex(nodeNameIndex, n.Name)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range objs {
-			if p, ok := o.(*v1.Pod); ok && !isTerminal(p) {
-				ni.AddPod(p)
+func runReserve(ctx context.Context, prof *Profile, state *framework.CycleState, pod *v1.Pod, node string) *framework.Status {
+	for _, pl := range prof.Plugins {
+		if r, ok := pl.(framework.ReservePlugin); ok {
+			if st := r.Reserve(ctx, state, pod, node); !st.IsSuccess() {
+				return st
 			}
 		}
-		for _, p := range assumedByNode[n.Name] {
-			ni.AddPod(p)
-		}
-		out = append(out, ni)
 	}
-	return out, nil
+	return nil
 }
 
-// Schedule runs the profile's filters and scores for pod over nodes and
-// returns the chosen node's name (ties broken at random).
-func Schedule(ctx context.Context, prof Profile, pod *v1.Pod, nodes []*framework.NodeInfo) (string, error) {
-	if len(nodes) == 0 {
-		return "", errNoNodes
-	}
-	var feasible []*framework.NodeInfo
-	statuses := map[string]*framework.Status{}
-	for _, ni := range nodes {
-		st := runFilters(ctx, prof, pod, ni)
-		if st.IsSuccess() {
-			feasible = append(feasible, ni)
+// runPermit asks every Permit plugin; a Wait is honoured by asking again
+// until its timeout.
+func runPermit(ctx context.Context, prof *Profile, state *framework.CycleState, pod *v1.Pod, node string) *framework.Status {
+	for _, pl := range prof.Plugins {
+		p, ok := pl.(framework.PermitPlugin)
+		if !ok {
 			continue
 		}
-		if st.Code == framework.Error {
-			return "", fmt.Errorf("running filters on node %s: %w", ni.Node.Name, st.Err)
+		st, timeout := p.Permit(ctx, state, pod, node)
+		deadline := time.Now().Add(timeout)
+		for st != nil && st.Code == framework.Wait {
+			if time.Now().After(deadline) {
+				return framework.NewStatus(framework.Unschedulable, fmt.Sprintf("rejected due to timeout after waiting %v at plugin %s", timeout, p.Name()))
+			}
+			select {
+			case <-ctx.Done():
+				return framework.AsStatus(ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+			st, _ = p.Permit(ctx, state, pod, node)
 		}
-		statuses[ni.Node.Name] = st
-	}
-	if len(feasible) == 0 {
-		return "", &framework.FitError{Pod: pod, NumAllNodes: len(nodes), NodeToStatus: statuses}
-	}
-	if len(feasible) == 1 {
-		return feasible[0].Node.Name, nil
-	}
-	totals, err := scoreNodes(ctx, prof, pod, feasible)
-	if err != nil {
-		return "", err
-	}
-	return selectHost(totals), nil
-}
-
-func runFilters(ctx context.Context, prof Profile, pod *v1.Pod, ni *framework.NodeInfo) *framework.Status {
-	for _, f := range prof.Filters {
-		if st := f.Filter(ctx, pod, ni); !st.IsSuccess() {
+		if !st.IsSuccess() {
 			return st
 		}
 	}
 	return nil
 }
 
-func scoreNodes(ctx context.Context, prof Profile, pod *v1.Pod, nodes []*framework.NodeInfo) ([]framework.NodeScore, error) {
+func runBind(ctx context.Context, prof *Profile, state *framework.CycleState, pod *v1.Pod, node string) *framework.Status {
+	for _, pl := range prof.Plugins {
+		if b, ok := pl.(framework.BindPlugin); ok {
+			st := b.Bind(ctx, state, pod, node)
+			if st != nil && st.Code == framework.Skip {
+				continue
+			}
+			return st
+		}
+	}
+	return framework.NewStatus(framework.Error, "no bind plugin bound the pod")
+}
+
+// errNoNodes is returned when the cluster has no nodes.
+var errNoNodes = errors.New(ErrNoNodesAvailable)
+
+// Schedule runs the profile's filters and scores for pod over all nodes
+// and returns the chosen node's name (ties broken at random).
+func Schedule(ctx context.Context, prof Profile, pod *v1.Pod, nodes []*framework.NodeInfo) (string, error) {
+	prof.PercentageOfNodesToScore = 100
+	node, _, err := schedule(ctx, &prof, framework.NewCycleState(), pod, nodes, 0)
+	return node, err
+}
+
+// minFeasibleNodesToFind and minFeasibleNodesPercentageToFind are
+// upstream's floors for how many feasible nodes a cycle looks for.
+const (
+	minFeasibleNodesToFind           = 100
+	minFeasibleNodesPercentageToFind = 5
+)
+
+// numFeasibleNodesToFind is how many feasible nodes are enough among n:
+// all of them in small clusters, an adaptive share in big ones (50% minus
+// 1% per 125 nodes, at least 5% and 100 nodes), as upstream.
+func numFeasibleNodesToFind(percentage, n int) int {
+	if n < minFeasibleNodesToFind || percentage >= 100 {
+		return n
+	}
+	if percentage <= 0 {
+		percentage = max(50-n/125, minFeasibleNodesPercentageToFind)
+	}
+	return max(n*percentage/100, minFeasibleNodesToFind)
+}
+
+// schedule runs one cycle over nodes, starting the search at start; it
+// returns the chosen node and how many nodes the search went through.
+func schedule(ctx context.Context, prof *Profile, state *framework.CycleState, pod *v1.Pod, nodes []*framework.NodeInfo, start int) (string, int, error) {
+	if len(nodes) == 0 {
+		return "", 0, errNoNodes
+	}
+	for _, pl := range prof.Plugins {
+		if p, ok := pl.(framework.PreFilterPlugin); ok {
+			st := p.PreFilter(ctx, state, pod, nodes)
+			switch {
+			case st.IsSuccess():
+			case st.Code == framework.Error:
+				return "", 0, fmt.Errorf("running PreFilter plugin %s: %s", p.Name(), st.Message())
+			default:
+				statuses := make(map[string]*framework.Status, len(nodes))
+				for _, ni := range nodes {
+					statuses[ni.Node.Name] = st
+				}
+				return "", len(nodes), &framework.FitError{Pod: pod, NumAllNodes: len(nodes), NodeToStatus: statuses}
+			}
+		}
+	}
+	feasible, statuses, processed, err := findFeasible(ctx, prof, state, pod, nodes, start)
+	if err != nil {
+		return "", processed, err
+	}
+	if len(feasible) == 0 {
+		return "", processed, &framework.FitError{Pod: pod, NumAllNodes: len(nodes), NodeToStatus: statuses}
+	}
+	if len(feasible) == 1 {
+		return feasible[0].Node.Name, processed, nil
+	}
+	for _, pl := range prof.Plugins {
+		if p, ok := pl.(framework.PreScorePlugin); ok {
+			if st := p.PreScore(ctx, state, pod, feasible); !st.IsSuccess() && st.Code != framework.Skip {
+				return "", processed, fmt.Errorf("running PreScore plugin %s: %s", p.Name(), st.Message())
+			}
+		}
+	}
+	totals, err := scoreNodes(ctx, prof, state, pod, feasible)
+	if err != nil {
+		return "", processed, err
+	}
+	return selectHost(totals), processed, nil
+}
+
+// findFeasible runs the Filter plugins over nodes from start on, in
+// parallel, until enough feasible nodes are found or every node was tried.
+func findFeasible(ctx context.Context, prof *Profile, state *framework.CycleState, pod *v1.Pod, nodes []*framework.NodeInfo, start int) ([]*framework.NodeInfo, map[string]*framework.Status, int, error) {
+	var filters []framework.FilterPlugin
+	for _, pl := range prof.Plugins {
+		if f, ok := pl.(framework.FilterPlugin); ok {
+			filters = append(filters, f)
+		}
+	}
+	n := len(nodes)
+	want := numFeasibleNodesToFind(prof.PercentageOfNodesToScore, n)
+	verdicts := make([]*framework.Status, n) // by search position
+	fits := make([]bool, n)
+	var next, found atomic.Int64
+	var failed atomic.Pointer[framework.Status]
+	workers := min(runtime.GOMAXPROCS(0), 16, (n+63)/64)
+	var wg sync.WaitGroup
+	for w := 0; w < max(workers, 1); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for found.Load() < int64(want) && failed.Load() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				ni := nodes[(start+i)%n]
+				st := runFilters(ctx, filters, state, pod, ni)
+				switch {
+				case st.IsSuccess():
+					fits[i] = true
+					found.Add(1)
+				case st.Code == framework.Error:
+					failed.CompareAndSwap(nil, framework.AsStatus(fmt.Errorf("running filters on node %s: %w", ni.Node.Name, st.Err)))
+				default:
+					verdicts[i] = st
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if st := failed.Load(); st != nil {
+		return nil, nil, n, st.Err
+	}
+	processed := min(int(next.Load()), n)
+	var feasible []*framework.NodeInfo
+	statuses := map[string]*framework.Status{}
+	for i := 0; i < processed; i++ {
+		ni := nodes[(start+i)%n]
+		switch {
+		case fits[i] && len(feasible) < want:
+			feasible = append(feasible, ni)
+		case verdicts[i] != nil:
+			statuses[ni.Node.Name] = verdicts[i]
+		}
+	}
+	return feasible, statuses, processed, nil
+}
+
+func runFilters(ctx context.Context, filters []framework.FilterPlugin, state *framework.CycleState, pod *v1.Pod, ni *framework.NodeInfo) *framework.Status {
+	for _, f := range filters {
+		if st := f.Filter(ctx, state, pod, ni); !st.IsSuccess() {
+			return st
+		}
+	}
+	return nil
+}
+
+func scoreNodes(ctx context.Context, prof *Profile, state *framework.CycleState, pod *v1.Pod, nodes []*framework.NodeInfo) ([]framework.NodeScore, error) {
 	totals := make([]framework.NodeScore, len(nodes))
 	for i, ni := range nodes {
 		totals[i].Name = ni.Node.Name
 	}
-	for _, ws := range prof.Scores {
+	for _, pl := range prof.Plugins {
+		sp, ok := pl.(framework.ScorePlugin)
+		if !ok {
+			continue
+		}
 		scores := make([]framework.NodeScore, len(nodes))
 		for i, ni := range nodes {
-			sc, st := ws.Plugin.Score(ctx, pod, ni)
+			sc, st := sp.Score(ctx, state, pod, ni)
 			if !st.IsSuccess() {
-				return nil, fmt.Errorf("plugin %s scoring node %s: %s", ws.Plugin.Name(), ni.Node.Name, st.Message())
+				return nil, fmt.Errorf("plugin %s scoring node %s: %s", sp.Name(), ni.Node.Name, st.Message())
 			}
 			scores[i] = framework.NodeScore{Name: ni.Node.Name, Score: sc}
 		}
-		if n, ok := ws.Plugin.(framework.ScoreNormalizer); ok {
-			if st := n.NormalizeScore(ctx, pod, scores); !st.IsSuccess() {
-				return nil, fmt.Errorf("plugin %s normalizing: %s", ws.Plugin.Name(), st.Message())
+		if n, ok := sp.(framework.ScoreNormalizer); ok {
+			if st := n.NormalizeScore(ctx, state, pod, scores); !st.IsSuccess() {
+				return nil, fmt.Errorf("plugin %s normalizing: %s", sp.Name(), st.Message())
 			}
 		}
+		w := prof.weight(sp.Name())
 		for i := range scores {
-			totals[i].Score += scores[i].Score * ws.Weight
+			totals[i].Score += scores[i].Score * w
 		}
 	}
 	return totals, nil
@@ -506,7 +689,7 @@ func selectHost(scores []framework.NodeScore) string {
 // handleFailure records why pod couldn't be scheduled and queues it again:
 // parked until the cluster changes when it fits no node, with backoff
 // otherwise.
-func (s *Scheduler) handleFailure(ctx context.Context, pod *v1.Pod, key string, err error, moves uint64) {
+func (s *Scheduler) handleFailure(ctx context.Context, prof *Profile, state *framework.CycleState, pod *v1.Pod, key string, nodes []*framework.NodeInfo, err error, moves uint64) {
 	var fitErr *framework.FitError
 	reason := v1.PodReasonUnschedulable
 	if !errors.As(err, &fitErr) && !errors.Is(err, errNoNodes) {
@@ -514,6 +697,21 @@ func (s *Scheduler) handleFailure(ctx context.Context, pod *v1.Pod, key string, 
 		s.log.Warn("scheduling failed", "pod", key, "err", err)
 	}
 	msg := err.Error()
+	nominated := ""
+	if fitErr != nil {
+		for _, pl := range prof.Plugins {
+			if p, ok := pl.(framework.PostFilterPlugin); ok {
+				node, st := p.PostFilter(ctx, state, pod, nodes, fitErr.NodeToStatus)
+				if st.IsSuccess() && node != "" {
+					nominated = node
+					break
+				}
+				if st != nil && st.Message() != "" {
+					msg += " " + st.Message()
+				}
+			}
+		}
+	}
 	// Park before writing the status, so that the update it causes is
 	// recognised as ours.
 	s.mu.Lock()
@@ -523,7 +721,7 @@ func (s *Scheduler) handleFailure(ctx context.Context, pod *v1.Pod, key string, 
 	}
 	s.mu.Unlock()
 	s.recorder.Eventf(pod, nil, v1.EventTypeWarning, "FailedScheduling", "Scheduling", "%s", msg)
-	if uerr := s.setUnschedulable(ctx, pod, reason, msg); uerr != nil && !apierrors.IsNotFound(uerr) {
+	if uerr := s.setUnschedulable(ctx, pod, reason, msg, nominated); uerr != nil && !apierrors.IsNotFound(uerr) {
 		s.log.Warn("updating pod status", "pod", key, "err", uerr)
 	}
 	if park {
@@ -537,13 +735,17 @@ func (s *Scheduler) handleFailure(ctx context.Context, pod *v1.Pod, key string, 
 
 // setUnschedulable sets PodScheduled=False with reason and message, unless
 // the pod already says so.
-func (s *Scheduler) setUnschedulable(ctx context.Context, pod *v1.Pod, reason, msg string) error {
+func (s *Scheduler) setUnschedulable(ctx context.Context, pod *v1.Pod, reason, msg, nominated string) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		updated := pod.DeepCopy()
-		if !setCondition(&updated.Status, v1.PodCondition{
+		changed := setCondition(&updated.Status, v1.PodCondition{
 			Type: v1.PodScheduled, Status: v1.ConditionFalse, Reason: reason, Message: msg,
 			LastProbeTime: metav1.Now(), LastTransitionTime: metav1.Now(),
-		}) {
+		})
+		if nominated != "" && updated.Status.NominatedNodeName != nominated {
+			updated.Status.NominatedNodeName, changed = nominated, true
+		}
+		if !changed {
 			return nil
 		}
 		_, err := s.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})

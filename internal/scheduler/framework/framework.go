@@ -1,6 +1,8 @@
-// Package framework owns the scheduler's plugin contract: the NodeInfo a
-// plugin sees, the Filter and Score interfaces, the Status they return and
-// the FitError that explains why a pod fits no node.
+// Package framework owns the scheduler's plugin contract: the extension
+// points a plugin may implement (PreFilter, Filter, PostFilter, PreScore,
+// Score, Reserve, Permit, Bind), the CycleState they share during one
+// pod's scheduling cycle, the NodeInfo they see, the Status they return
+// and the FitError that explains why a pod fits no node.
 package framework
 
 import (
@@ -8,6 +10,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	resourcehelper "k8s.io/component-helpers/resource"
@@ -36,6 +40,11 @@ const (
 	UnschedulableAndUnresolvable
 	// Error: the plugin failed.
 	Error
+	// Wait: a Permit plugin delays the binding.
+	Wait
+	// Skip: the plugin has nothing to do for this pod (Bind: let the next
+	// bind plugin bind it).
+	Skip
 )
 
 // Status is a plugin's verdict; nil means Success.
@@ -71,22 +80,97 @@ type Plugin interface {
 	Name() string
 }
 
+// CycleState is what the plugins share during one scheduling cycle of
+// one pod: a PreFilter or PreScore computes something once, Filter and
+// Score read it for every node. A nil *CycleState reads nothing, so
+// plugins work without it (they compute what they need).
+type CycleState struct {
+	mu   sync.RWMutex
+	data map[string]any
+}
+
+// NewCycleState returns an empty state.
+func NewCycleState() *CycleState { return &CycleState{data: map[string]any{}} }
+
+// Read returns what was written under key.
+func (c *CycleState) Read(key string) (any, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.data[key]
+	return v, ok
+}
+
+// Write stores v under key.
+func (c *CycleState) Write(key string, v any) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.data[key] = v
+}
+
+// PreFilterPlugin runs once per cycle before Filter; an Unschedulable
+// status rules out every node at once.
+type PreFilterPlugin interface {
+	Plugin
+	PreFilter(ctx context.Context, state *CycleState, pod *v1.Pod, nodes []*NodeInfo) *Status
+}
+
 // FilterPlugin rules nodes out.
 type FilterPlugin interface {
 	Plugin
-	Filter(ctx context.Context, pod *v1.Pod, node *NodeInfo) *Status
+	Filter(ctx context.Context, state *CycleState, pod *v1.Pod, node *NodeInfo) *Status
+}
+
+// PostFilterPlugin runs when no node fits (preemption); it may nominate a
+// node where the pod will fit once victims are gone.
+type PostFilterPlugin interface {
+	Plugin
+	PostFilter(ctx context.Context, state *CycleState, pod *v1.Pod, nodes []*NodeInfo, statuses map[string]*Status) (nominated string, st *Status)
+}
+
+// PreScorePlugin runs once per cycle over the feasible nodes before Score.
+type PreScorePlugin interface {
+	Plugin
+	PreScore(ctx context.Context, state *CycleState, pod *v1.Pod, nodes []*NodeInfo) *Status
 }
 
 // ScorePlugin ranks feasible nodes.
 type ScorePlugin interface {
 	Plugin
-	Score(ctx context.Context, pod *v1.Pod, node *NodeInfo) (int64, *Status)
+	Score(ctx context.Context, state *CycleState, pod *v1.Pod, node *NodeInfo) (int64, *Status)
 }
 
 // ScoreNormalizer is implemented by score plugins whose raw scores must be
 // mapped onto [0, MaxNodeScore] once all nodes are scored.
 type ScoreNormalizer interface {
-	NormalizeScore(ctx context.Context, pod *v1.Pod, scores []NodeScore) *Status
+	NormalizeScore(ctx context.Context, state *CycleState, pod *v1.Pod, scores []NodeScore) *Status
+}
+
+// ReservePlugin is told when a node is chosen for the pod (Reserve) and
+// when that choice is undone because a later step failed (Unreserve).
+type ReservePlugin interface {
+	Plugin
+	Reserve(ctx context.Context, state *CycleState, pod *v1.Pod, node string) *Status
+	Unreserve(ctx context.Context, state *CycleState, pod *v1.Pod, node string)
+}
+
+// PermitPlugin may approve, refuse, or delay (Wait, up to the returned
+// timeout) the binding of a pod to its chosen node.
+type PermitPlugin interface {
+	Plugin
+	Permit(ctx context.Context, state *CycleState, pod *v1.Pod, node string) (*Status, time.Duration)
+}
+
+// BindPlugin binds the pod to the node; a Skip status hands the pod to the
+// next bind plugin.
+type BindPlugin interface {
+	Plugin
+	Bind(ctx context.Context, state *CycleState, pod *v1.Pod, node string) *Status
 }
 
 // NodeScore is one node's score.

@@ -32,7 +32,7 @@ var (
 func (*Plugin) Name() string { return Name }
 
 // Filter passes nodes matching both nodeSelector and required affinity.
-func (*Plugin) Filter(_ context.Context, pod *v1.Pod, ni *framework.NodeInfo) *framework.Status {
+func (*Plugin) Filter(_ context.Context, _ *framework.CycleState, pod *v1.Pod, ni *framework.NodeInfo) *framework.Status {
 	ok, err := nodeaffinity.GetRequiredNodeAffinity(pod).Match(ni.Node)
 	if err != nil {
 		return framework.AsStatus(err)
@@ -44,7 +44,7 @@ func (*Plugin) Filter(_ context.Context, pod *v1.Pod, ni *framework.NodeInfo) *f
 }
 
 // Score sums the weights of the preferred terms the node matches.
-func (*Plugin) Score(_ context.Context, pod *v1.Pod, ni *framework.NodeInfo) (int64, *framework.Status) {
+func (*Plugin) Score(_ context.Context, _ *framework.CycleState, pod *v1.Pod, ni *framework.NodeInfo) (int64, *framework.Status) {
 	a := pod.Spec.Affinity
 	if a == nil || a.NodeAffinity == nil || len(a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution) == 0 {
 		return 0, nil
@@ -57,7 +57,7 @@ func (*Plugin) Score(_ context.Context, pod *v1.Pod, ni *framework.NodeInfo) (in
 }
 
 // NormalizeScore scales the sums onto [0, 100].
-func (*Plugin) NormalizeScore(_ context.Context, _ *v1.Pod, scores []framework.NodeScore) *framework.Status {
+func (*Plugin) NormalizeScore(_ context.Context, _ *framework.CycleState, _ *v1.Pod, scores []framework.NodeScore) *framework.Status {
 	helper.DefaultNormalizeScore(framework.MaxNodeScore, false, scores)
 	return nil
 }

@@ -40,7 +40,7 @@ func TestFilter(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ni := framework.NewNodeInfo(&v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: labels}})
 			pod := &v1.Pod{Spec: v1.PodSpec{NodeSelector: tt.selector, Affinity: tt.affinity}}
-			st := (&Plugin{}).Filter(context.Background(), pod, ni)
+			st := (&Plugin{}).Filter(context.Background(), nil, pod, ni)
 			if st.IsSuccess() != tt.wantOK {
 				t.Fatalf("Filter = %+v, want ok=%v", st, tt.wantOK)
 			}
@@ -61,13 +61,13 @@ func TestScore(t *testing.T) {
 	p := &Plugin{}
 	var scores []framework.NodeScore
 	for name, l := range nodes {
-		s, st := p.Score(context.Background(), pod, framework.NewNodeInfo(&v1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}))
+		s, st := p.Score(context.Background(), nil, pod, framework.NewNodeInfo(&v1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}))
 		if !st.IsSuccess() {
 			t.Fatal(st)
 		}
 		scores = append(scores, framework.NodeScore{Name: name, Score: s})
 	}
-	p.NormalizeScore(context.Background(), pod, scores)
+	p.NormalizeScore(context.Background(), nil, pod, scores)
 	for _, s := range scores {
 		if s.Score != want[s.Name] {
 			t.Errorf("node %s: score %d, want %d", s.Name, s.Score, want[s.Name])

@@ -24,7 +24,7 @@ var _ framework.FilterPlugin = (*Plugin)(nil)
 func (*Plugin) Name() string { return Name }
 
 // Filter passes only the node the pod names, if it names one.
-func (*Plugin) Filter(_ context.Context, pod *v1.Pod, ni *framework.NodeInfo) *framework.Status {
+func (*Plugin) Filter(_ context.Context, _ *framework.CycleState, pod *v1.Pod, ni *framework.NodeInfo) *framework.Status {
 	if pod.Spec.NodeName == "" || pod.Spec.NodeName == ni.Node.Name {
 		return nil
 	}

@@ -22,7 +22,7 @@ func TestFilter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ni := framework.NewNodeInfo(&v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}})
-			st := (&Plugin{}).Filter(context.Background(), &v1.Pod{Spec: v1.PodSpec{NodeName: tt.podNode}}, ni)
+			st := (&Plugin{}).Filter(context.Background(), nil, &v1.Pod{Spec: v1.PodSpec{NodeName: tt.podNode}}, ni)
 			if st.IsSuccess() != tt.wantOK {
 				t.Fatalf("Filter = %+v, want ok=%v", st, tt.wantOK)
 			}

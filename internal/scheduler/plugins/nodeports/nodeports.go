@@ -25,7 +25,7 @@ var _ framework.FilterPlugin = (*Plugin)(nil)
 func (*Plugin) Name() string { return Name }
 
 // Filter rejects a node where a wanted host port is in use.
-func (*Plugin) Filter(_ context.Context, pod *v1.Pod, ni *framework.NodeInfo) *framework.Status {
+func (*Plugin) Filter(_ context.Context, _ *framework.CycleState, pod *v1.Pod, ni *framework.NodeInfo) *framework.Status {
 	for _, want := range framework.PodHostPorts(pod) {
 		for _, used := range ni.UsedPorts {
 			if Conflict(want, used) {

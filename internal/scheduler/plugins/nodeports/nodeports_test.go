@@ -36,7 +36,7 @@ func TestFilter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ni := framework.NewNodeInfo(&v1.Node{}, tt.existing...)
-			st := (&Plugin{}).Filter(context.Background(), tt.pod, ni)
+			st := (&Plugin{}).Filter(context.Background(), nil, tt.pod, ni)
 			if st.IsSuccess() != tt.wantOK {
 				t.Fatalf("Filter = %+v, want ok=%v", st, tt.wantOK)
 			}

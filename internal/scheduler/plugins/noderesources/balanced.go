@@ -24,8 +24,8 @@ func (*BalancedAllocation) Name() string { return BalancedAllocationName }
 // Score is (1 - std of the used fractions) * 100, over the actual
 // requests; best-effort pods (no cpu or memory requests) score 0 so they
 // don't pile up on one node.
-func (*BalancedAllocation) Score(_ context.Context, pod *v1.Pod, ni *framework.NodeInfo) (int64, *framework.Status) {
-	req := framework.PodRequests(pod)
+func (*BalancedAllocation) Score(_ context.Context, state *framework.CycleState, pod *v1.Pod, ni *framework.NodeInfo) (int64, *framework.Status) {
+	req := requests(state, requestsKey, pod, framework.PodRequests)
 	if req.MilliCPU == 0 && req.Memory == 0 {
 		return 0, nil
 	}

@@ -23,9 +23,37 @@ const ErrReasonTooManyPods = "Too many pods"
 type Fit struct{}
 
 var (
-	_ framework.FilterPlugin = (*Fit)(nil)
-	_ framework.ScorePlugin  = (*Fit)(nil)
+	_ framework.PreFilterPlugin = (*Fit)(nil)
+	_ framework.FilterPlugin    = (*Fit)(nil)
+	_ framework.PreScorePlugin  = (*Fit)(nil)
+	_ framework.ScorePlugin     = (*Fit)(nil)
 )
+
+// State keys: the pod's requests, computed once per cycle.
+const (
+	requestsKey        = "noderesources/requests"
+	nonZeroRequestsKey = "noderesources/non-zero-requests"
+)
+
+// PreFilter computes the pod's requests once for every node's Filter.
+func (*Fit) PreFilter(_ context.Context, state *framework.CycleState, pod *v1.Pod, _ []*framework.NodeInfo) *framework.Status {
+	state.Write(requestsKey, framework.PodRequests(pod))
+	return nil
+}
+
+// PreScore computes the pod's scoring requests once for every node.
+func (*Fit) PreScore(_ context.Context, state *framework.CycleState, pod *v1.Pod, _ []*framework.NodeInfo) *framework.Status {
+	state.Write(nonZeroRequestsKey, framework.PodNonZeroRequests(pod))
+	return nil
+}
+
+// requests returns the pod's requests from state, or computes them.
+func requests(state *framework.CycleState, key string, pod *v1.Pod, compute func(*v1.Pod) *framework.Resource) *framework.Resource {
+	if v, ok := state.Read(key); ok {
+		return v.(*framework.Resource)
+	}
+	return compute(pod)
+}
 
 // Name returns the plugin's name.
 func (*Fit) Name() string { return FitName }
@@ -47,8 +75,8 @@ func (r InsufficientResource) Reason() string {
 }
 
 // Filter rejects a node that can't hold the pod's requests.
-func (*Fit) Filter(_ context.Context, pod *v1.Pod, ni *framework.NodeInfo) *framework.Status {
-	insufficient := Fits(framework.PodRequests(pod), ni)
+func (*Fit) Filter(_ context.Context, state *framework.CycleState, pod *v1.Pod, ni *framework.NodeInfo) *framework.Status {
+	insufficient := Fits(requests(state, requestsKey, pod, framework.PodRequests), ni)
 	if len(insufficient) == 0 {
 		return nil
 	}
@@ -90,8 +118,8 @@ func Fits(req *framework.Resource, ni *framework.NodeInfo) []InsufficientResourc
 // Score is the LeastAllocated strategy over cpu and memory (weight 1
 // each): the share of each left free once the pod is placed, 0-100, with
 // missing requests counted at the scoring defaults.
-func (*Fit) Score(_ context.Context, pod *v1.Pod, ni *framework.NodeInfo) (int64, *framework.Status) {
-	req := framework.PodNonZeroRequests(pod)
+func (*Fit) Score(_ context.Context, state *framework.CycleState, pod *v1.Pod, ni *framework.NodeInfo) (int64, *framework.Status) {
+	req := requests(state, nonZeroRequestsKey, pod, framework.PodNonZeroRequests)
 	requested := []int64{ni.NonZeroRequested.MilliCPU + req.MilliCPU, ni.NonZeroRequested.Memory + req.Memory}
 	allocatable := []int64{ni.Allocatable.MilliCPU, ni.Allocatable.Memory}
 	return LeastAllocated(requested, allocatable), nil

@@ -59,7 +59,7 @@ func TestFitFilter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := (&Fit{}).Filter(context.Background(), tt.pod, tt.node)
+			st := (&Fit{}).Filter(context.Background(), nil, tt.pod, tt.node)
 			var got []string
 			if st != nil {
 				got = st.Reasons
@@ -94,7 +94,7 @@ func TestLeastAllocatedScore(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, st := (&Fit{}).Score(context.Background(), tt.pod, tt.node)
+			got, st := (&Fit{}).Score(context.Background(), nil, tt.pod, tt.node)
 			if !st.IsSuccess() || got != tt.want {
 				t.Errorf("score = %d (%v), want %d", got, st, tt.want)
 			}
@@ -120,7 +120,7 @@ func TestBalancedAllocationScore(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, st := (&BalancedAllocation{}).Score(context.Background(), tt.pod, tt.node)
+			got, st := (&BalancedAllocation{}).Score(context.Background(), nil, tt.pod, tt.node)
 			if !st.IsSuccess() || got != tt.want {
 				t.Errorf("score = %d (%v), want %d", got, st, tt.want)
 			}

@@ -27,7 +27,7 @@ var _ framework.FilterPlugin = (*Plugin)(nil)
 func (*Plugin) Name() string { return Name }
 
 // Filter rejects cordoned nodes unless tolerated.
-func (*Plugin) Filter(_ context.Context, pod *v1.Pod, ni *framework.NodeInfo) *framework.Status {
+func (*Plugin) Filter(_ context.Context, _ *framework.CycleState, pod *v1.Pod, ni *framework.NodeInfo) *framework.Status {
 	if !ni.Node.Spec.Unschedulable {
 		return nil
 	}

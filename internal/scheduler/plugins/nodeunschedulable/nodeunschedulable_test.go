@@ -26,7 +26,7 @@ func TestFilter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ni := framework.NewNodeInfo(&v1.Node{Spec: v1.NodeSpec{Unschedulable: tt.unschedulable}})
-			st := (&Plugin{}).Filter(context.Background(), &v1.Pod{Spec: v1.PodSpec{Tolerations: tt.tolerations}}, ni)
+			st := (&Plugin{}).Filter(context.Background(), nil, &v1.Pod{Spec: v1.PodSpec{Tolerations: tt.tolerations}}, ni)
 			if st.IsSuccess() != tt.wantOK {
 				t.Fatalf("Filter = %+v, want ok=%v", st, tt.wantOK)
 			}

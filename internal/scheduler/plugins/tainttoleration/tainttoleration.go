@@ -31,7 +31,7 @@ var (
 func (*Plugin) Name() string { return Name }
 
 // Filter rejects a node with an untolerated NoSchedule or NoExecute taint.
-func (*Plugin) Filter(_ context.Context, pod *v1.Pod, ni *framework.NodeInfo) *framework.Status {
+func (*Plugin) Filter(_ context.Context, _ *framework.CycleState, pod *v1.Pod, ni *framework.NodeInfo) *framework.Status {
 	taint, found := v1helper.FindMatchingUntoleratedTaint(klog.Background(), ni.Node.Spec.Taints, pod.Spec.Tolerations, func(t *v1.Taint) bool {
 		return t.Effect == v1.TaintEffectNoSchedule || t.Effect == v1.TaintEffectNoExecute
 	}, false)
@@ -43,7 +43,7 @@ func (*Plugin) Filter(_ context.Context, pod *v1.Pod, ni *framework.NodeInfo) *f
 
 // Score counts the node's PreferNoSchedule taints the pod doesn't tolerate
 // (its tolerations with an empty or PreferNoSchedule effect count).
-func (*Plugin) Score(_ context.Context, pod *v1.Pod, ni *framework.NodeInfo) (int64, *framework.Status) {
+func (*Plugin) Score(_ context.Context, _ *framework.CycleState, pod *v1.Pod, ni *framework.NodeInfo) (int64, *framework.Status) {
 	var tolerations []v1.Toleration
 	for _, t := range pod.Spec.Tolerations {
 		if t.Effect == "" || t.Effect == v1.TaintEffectPreferNoSchedule {
@@ -64,7 +64,7 @@ func (*Plugin) Score(_ context.Context, pod *v1.Pod, ni *framework.NodeInfo) (in
 }
 
 // NormalizeScore reverses the counts: fewest untolerated taints scores 100.
-func (*Plugin) NormalizeScore(_ context.Context, _ *v1.Pod, scores []framework.NodeScore) *framework.Status {
+func (*Plugin) NormalizeScore(_ context.Context, _ *framework.CycleState, _ *v1.Pod, scores []framework.NodeScore) *framework.Status {
 	helper.DefaultNormalizeScore(framework.MaxNodeScore, true, scores)
 	return nil
 }

@@ -36,7 +36,7 @@ func TestFilter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ni := framework.NewNodeInfo(&v1.Node{Spec: v1.NodeSpec{Taints: tt.taints}})
-			st := (&Plugin{}).Filter(context.Background(), &v1.Pod{Spec: v1.PodSpec{Tolerations: tt.tolerations}}, ni)
+			st := (&Plugin{}).Filter(context.Background(), nil, &v1.Pod{Spec: v1.PodSpec{Tolerations: tt.tolerations}}, ni)
 			if got := st.Message(); got != tt.wantReason {
 				t.Fatalf("reason = %q, want %q", got, tt.wantReason)
 			}
@@ -65,13 +65,13 @@ func TestScore(t *testing.T) {
 	p := &Plugin{}
 	var scores []framework.NodeScore
 	for name, taints := range nodes {
-		s, st := p.Score(context.Background(), pod, framework.NewNodeInfo(&v1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1.NodeSpec{Taints: taints}}))
+		s, st := p.Score(context.Background(), nil, pod, framework.NewNodeInfo(&v1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1.NodeSpec{Taints: taints}}))
 		if !st.IsSuccess() {
 			t.Fatal(st)
 		}
 		scores = append(scores, framework.NodeScore{Name: name, Score: s})
 	}
-	p.NormalizeScore(context.Background(), pod, scores)
+	p.NormalizeScore(context.Background(), nil, pod, scores)
 	for _, s := range scores {
 		if s.Score != want[s.Name] {
 			t.Errorf("node %s: score %d, want %d", s.Name, s.Score, want[s.Name])
