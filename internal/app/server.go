@@ -30,6 +30,7 @@ import (
 	"skiff/internal/controller/podgc"
 	"skiff/internal/controller/rootcacert"
 	"skiff/internal/controller/serviceaccount"
+	"skiff/internal/controller/statefulset"
 	"skiff/internal/etcd"
 	"skiff/internal/pki"
 	"skiff/internal/registry"
@@ -320,6 +321,7 @@ func runControllers(ctx context.Context, loopback *rest.Config, cfg ServerConfig
 		{Name: "taint-eviction-controller", Run: nodelifecycle.NewTaintEviction(client, factory, log.With("controller", "taint-eviction")).Run},
 		{Name: "pod-garbage-collector", Run: podgc.New(client, factory, cfg.PodGC, log.With("controller", "pod-garbage-collector")).Run},
 		{Name: "root-ca-cert-publisher", Run: rootcacert.New(client, factory, loopback.CAData, log.With("controller", "root-ca-cert-publisher")).Run},
+		{Name: "statefulset-controller", Run: statefulset.New(client, factory, log.With("controller", "statefulset")).Run},
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
