@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -22,6 +23,16 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+)
+
+// Annotations on a pod that make a simulated node end it, so that pods of
+// Jobs can succeed or fail: AnnotationExitCode gives the exit code of every
+// container (0: the pod Succeeded, else it Failed) and AnnotationRunFor how
+// long (a Go duration, default 0) the pod runs before that, counted from
+// status.startTime (which has one-second precision).
+const (
+	AnnotationExitCode = "simnodes.skiff.io/exit-code"
+	AnnotationRunFor   = "simnodes.skiff.io/run-for"
 )
 
 // Config says how many nodes to simulate and how big they are.
@@ -150,9 +161,14 @@ func (s *Sim) Run(ctx context.Context) error {
 				if quit {
 					return
 				}
-				if err := s.syncPod(ctx, key); err != nil && ctx.Err() == nil {
+				after, err := s.syncPod(ctx, key)
+				switch {
+				case err != nil && ctx.Err() == nil:
 					queue.AddRateLimited(key)
-				} else {
+				case after > 0:
+					queue.Forget(key)
+					queue.AddAfter(key, after)
+				default:
 					queue.Forget(key)
 				}
 				queue.Done(key)
@@ -256,37 +272,42 @@ func (s *Sim) renewLeases(ctx context.Context) {
 }
 
 // syncPod makes a bound pod look like a node agent ran it: Running and
-// Ready with an IP; a pod being deleted is confirmed gone (grace 0).
-func (s *Sim) syncPod(ctx context.Context, key string) error {
+// Ready with an IP; a pod being deleted is confirmed gone (grace 0). A
+// running pod with AnnotationExitCode is ended once AnnotationRunFor has
+// passed; the returned duration asks for a later look.
+func (s *Sim) syncPod(ctx context.Context, key string) (time.Duration, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return 0, nil
 	}
 	pod, err := s.client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	i, ours := s.nodes[pod.Spec.NodeName]
 	if !ours || s.heartbeatStopped(pod.Spec.NodeName) {
-		return nil
+		return 0, nil
 	}
 	if pod.DeletionTimestamp != nil {
 		zero := int64(0)
 		err := s.client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &pod.UID}})
 		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-			return nil
+			return 0, nil
 		}
-		return err
+		return 0, err
 	}
-	if pod.Status.Phase == corev1.PodRunning || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		return nil
+	if pod.Status.Phase == corev1.PodRunning {
+		return s.maybeTerminate(ctx, pod)
+	}
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return 0, nil
 	}
 	node, err := s.client.CoreV1().Nodes().Get(ctx, pod.Spec.NodeName, metav1.GetOptions{})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	now := metav1.Now()
 	s.mu.Lock()
@@ -314,11 +335,69 @@ func (s *Sim) syncPod(ctx context.Context, key string) error {
 			Ready: true, Started: &started, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
 		})
 	}
-	_, err = s.client.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+	updated, err := s.client.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil
+		return 0, nil
 	}
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return s.maybeTerminate(ctx, updated)
+}
+
+// maybeTerminate ends a running pod annotated with AnnotationExitCode once
+// it has run for AnnotationRunFor, as if its containers exited with that
+// code (and restartPolicy did not restart them).
+func (s *Sim) maybeTerminate(ctx context.Context, pod *corev1.Pod) (time.Duration, error) {
+	v, ok := pod.Annotations[AnnotationExitCode]
+	if !ok {
+		return 0, nil
+	}
+	code, err := strconv.Atoi(v)
+	if err != nil {
+		s.log.Warn("ignoring bad exit code annotation", "pod", pod.Namespace+"/"+pod.Name, "value", v)
+		return 0, nil
+	}
+	var runFor time.Duration
+	if d, ok := pod.Annotations[AnnotationRunFor]; ok {
+		if runFor, err = time.ParseDuration(d); err != nil {
+			s.log.Warn("ignoring bad run-for annotation", "pod", pod.Namespace+"/"+pod.Name, "value", d)
+		}
+	}
+	started := time.Now()
+	if pod.Status.StartTime != nil {
+		started = pod.Status.StartTime.Time
+	}
+	if left := time.Until(started.Add(runFor)); left > 0 {
+		return left, nil
+	}
+	now := metav1.Now()
+	phase, reason := corev1.PodSucceeded, "Completed"
+	if code != 0 {
+		phase, reason = corev1.PodFailed, "Error"
+	}
+	pod.Status.Phase = phase
+	pod.Status.Conditions = mergeConditions(pod.Status.Conditions,
+		corev1.PodCondition{Type: corev1.ContainersReady, Status: corev1.ConditionFalse, LastTransitionTime: now},
+		corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionFalse, LastTransitionTime: now},
+	)
+	for j := range pod.Status.ContainerStatuses {
+		cs := &pod.Status.ContainerStatuses[j]
+		start := now
+		if cs.State.Running != nil {
+			start = cs.State.Running.StartedAt
+		}
+		notStarted := false
+		cs.Ready, cs.Started = false, &notStarted
+		cs.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+			ExitCode: int32(code), Reason: reason, StartedAt: start, FinishedAt: now, ContainerID: cs.ContainerID}}
+	}
+	_, err = s.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		// Gone, or changed meanwhile: its update event brings it back.
+		return 0, nil
+	}
+	return 0, err
 }
 
 func mergeConditions(have []corev1.PodCondition, set ...corev1.PodCondition) []corev1.PodCondition {
