@@ -22,15 +22,23 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"skiff/internal/apiserver"
+	"skiff/internal/controller/cronjob"
+	"skiff/internal/controller/daemonset"
+	"skiff/internal/controller/deployment"
+	"skiff/internal/controller/disruption"
 	"skiff/internal/controller/endpoints"
 	"skiff/internal/controller/garbagecollector"
+	"skiff/internal/controller/job"
 	"skiff/internal/controller/namespace"
 	"skiff/internal/controller/nodeipam"
 	"skiff/internal/controller/nodelifecycle"
 	"skiff/internal/controller/podgc"
+	"skiff/internal/controller/replicaset"
+	"skiff/internal/controller/resourcequota"
 	"skiff/internal/controller/rootcacert"
 	"skiff/internal/controller/serviceaccount"
 	"skiff/internal/controller/statefulset"
+	"skiff/internal/controller/ttlafterfinished"
 	"skiff/internal/etcd"
 	"skiff/internal/pki"
 	"skiff/internal/registry"
@@ -321,7 +329,16 @@ func runControllers(ctx context.Context, loopback *rest.Config, cfg ServerConfig
 		{Name: "taint-eviction-controller", Run: nodelifecycle.NewTaintEviction(client, factory, log.With("controller", "taint-eviction")).Run},
 		{Name: "pod-garbage-collector", Run: podgc.New(client, factory, cfg.PodGC, log.With("controller", "pod-garbage-collector")).Run},
 		{Name: "root-ca-cert-publisher", Run: rootcacert.New(client, factory, loopback.CAData, log.With("controller", "root-ca-cert-publisher")).Run},
+		{Name: "job-controller", Run: job.New(client, factory, log.With("controller", "job")).Run},
+		{Name: "cronjob-controller", Run: cronjob.New(client, factory, log.With("controller", "cronjob")).Run},
+		{Name: "ttl-after-finished-controller", Run: ttlafterfinished.New(client, factory, log.With("controller", "ttl-after-finished")).Run},
+		{Name: "daemonset-controller", Run: daemonset.New(client, factory, log.With("controller", "daemonset")).Run},
+		{Name: "replicaset-controller", Run: replicaset.New(client, factory, log.With("controller", "replicaset")).Run},
+		{Name: "replication-controller", Run: replicaset.NewReplicationController(client, factory, log.With("controller", "replicationcontroller")).Run},
+		{Name: "deployment-controller", Run: deployment.New(client, factory, log.With("controller", "deployment")).Run},
 		{Name: "statefulset-controller", Run: statefulset.New(client, factory, log.With("controller", "statefulset")).Run},
+		{Name: "disruption-controller", Run: disruption.New(client, factory, log.With("controller", "disruption")).Run},
+		{Name: "resourcequota-controller", Run: resourcequota.New(client, factory, log.With("controller", "resourcequota")).Run},
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
