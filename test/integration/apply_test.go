@@ -219,8 +219,9 @@ func clientGoApply(t *testing.T, ts *testServer) {
 		t.Fatalf("forced apply: %v", err)
 	}
 
-	// Status and scale have their own appliers.
-	d, err = deployments.ApplyStatus(ctx, appsv1ac.Deployment("typed", ns).WithStatus(appsv1ac.DeploymentStatus().WithObservedGeneration(7)), metav1.ApplyOptions{FieldManager: "ctrl"})
+	// Status and scale have their own appliers. The deployment controller
+	// owns the status through its updates, so the apply takes it over.
+	d, err = deployments.ApplyStatus(ctx, appsv1ac.Deployment("typed", ns).WithStatus(appsv1ac.DeploymentStatus().WithObservedGeneration(7)), metav1.ApplyOptions{FieldManager: "ctrl", Force: true})
 	if err != nil || d.Status.ObservedGeneration != 7 {
 		t.Fatalf("apply status: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -636,12 +637,15 @@ func (k *kubectlRunner) stepWatch(t *testing.T) {
 		}
 		return ev
 	}
-	waitEvent := func(what, event string) {
+	// waitEvent waits for a row of type event printed after the first
+	// `after` rows of the pod (the scheduler's status writes add rows of
+	// their own).
+	waitEvent := func(what, event string, after int) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			ev := events()
-			if len(ev) > 0 && ev[len(ev)-1] == event {
+			if len(ev) > after && slices.Contains(ev[after:], event) {
 				return
 			}
 			select {
@@ -655,14 +659,16 @@ func (k *kubectlRunner) stepWatch(t *testing.T) {
 			}
 		}
 	}
-	waitEvent("the initial row", "ADDED")
+	waitEvent("the initial row", "ADDED", 0)
 	if h := parseTable(out.String()).header; h != "EVENT NAME READY STATUS RESTARTS AGE" {
 		t.Errorf("get pods -w header = %q", h)
 	}
+	n := len(events())
 	k.run(t, "label", "pod/watched", "color=red")
-	waitEvent("a row for the label change", "MODIFIED")
+	waitEvent("a row for the label change", "MODIFIED", n)
+	n = len(events())
 	k.run(t, "delete", "pod/watched")
-	waitEvent("a row for the deletion", "DELETED")
+	waitEvent("a row for the deletion", "DELETED", n)
 	if ev := events(); len(ev) < 3 || ev[0] != "ADDED" || ev[1] != "MODIFIED" {
 		t.Errorf("watch events = %v, want ADDED, MODIFIED, ..., DELETED", ev)
 	}

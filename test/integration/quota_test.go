@@ -22,7 +22,7 @@ func TestResourceQuotaAdmission(t *testing.T) {
 	}
 	if _, err := c.CoreV1().ResourceQuotas("quota").Create(ctx, &corev1.ResourceQuota{
 		ObjectMeta: metav1.ObjectMeta{Name: "pod-quota"},
-		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("2"), "count/configmaps": resource.MustParse("1")}},
+		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("2"), "count/secrets": resource.MustParse("1")}},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -48,11 +48,12 @@ func TestResourceQuotaAdmission(t *testing.T) {
 		t.Fatalf("want 403 for a pod over quota, got %v", err)
 	}
 	// Object counts by resource name work too; deleting frees the quota.
-	if _, err := c.CoreV1().ConfigMaps("quota").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "a"}}, metav1.CreateOptions{}); err != nil {
+	// (Secrets: every namespace already holds a ConfigMap, kube-root-ca.crt.)
+	if _, err := c.CoreV1().Secrets("quota").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "a"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CoreV1().ConfigMaps("quota").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "b"}}, metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
-		t.Fatalf("second configmap over count/configmaps=1: %v", err)
+	if _, err := c.CoreV1().Secrets("quota").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "b"}}, metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("second secret over count/secrets=1: %v", err)
 	}
 	if err := c.CoreV1().Pods("quota").Delete(ctx, "p0", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
