@@ -224,6 +224,13 @@ func (s *Server) dispatch(q *request) {
 		}
 		s.serveBinding(q)
 		return
+	case "eviction":
+		if q.verb != "create" {
+			s.writeError(q.w, q.r, methodNotSupported(gr, q.verb))
+			return
+		}
+		s.serveEviction(q)
+		return
 	default:
 		s.writeError(q.w, q.r, notFoundPath())
 		return

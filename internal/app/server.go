@@ -25,6 +25,7 @@ import (
 	"skiff/internal/controller/cronjob"
 	"skiff/internal/controller/daemonset"
 	"skiff/internal/controller/deployment"
+	"skiff/internal/controller/disruption"
 	"skiff/internal/controller/endpoints"
 	"skiff/internal/controller/garbagecollector"
 	"skiff/internal/controller/job"
@@ -33,6 +34,7 @@ import (
 	"skiff/internal/controller/nodelifecycle"
 	"skiff/internal/controller/podgc"
 	"skiff/internal/controller/replicaset"
+	"skiff/internal/controller/resourcequota"
 	"skiff/internal/controller/rootcacert"
 	"skiff/internal/controller/serviceaccount"
 	"skiff/internal/controller/statefulset"
@@ -335,6 +337,8 @@ func runControllers(ctx context.Context, loopback *rest.Config, cfg ServerConfig
 		{Name: "replication-controller", Run: replicaset.NewReplicationController(client, factory, log.With("controller", "replicationcontroller")).Run},
 		{Name: "deployment-controller", Run: deployment.New(client, factory, log.With("controller", "deployment")).Run},
 		{Name: "statefulset-controller", Run: statefulset.New(client, factory, log.With("controller", "statefulset")).Run},
+		{Name: "disruption-controller", Run: disruption.New(client, factory, log.With("controller", "disruption")).Run},
+		{Name: "resourcequota-controller", Run: resourcequota.New(client, factory, log.With("controller", "resourcequota")).Run},
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()

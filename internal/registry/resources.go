@@ -105,7 +105,7 @@ var (
 var builtin = []*Resource{
 	// core/v1
 	{Name: "pods", Kind: "Pod", Singular: "pod", ShortNames: []string{"po"}, Categories: []string{"all"}, Namespaced: true, StoragePrefix: "pods", Status: true, Generation: true, Fields: podFields,
-		ExtraSubresources: []Subresource{{Name: "binding", Kind: "Binding", Verbs: []string{"create"}}}},
+		ExtraSubresources: []Subresource{{Name: "binding", Kind: "Binding", Verbs: []string{"create"}}, {Name: "eviction", Group: "policy", Kind: "Eviction", Verbs: []string{"create"}}}},
 	{Name: "services", Kind: "Service", Singular: "service", ShortNames: []string{"svc"}, Categories: []string{"all"}, Namespaced: true, StoragePrefix: "services/specs", Status: true, Fields: []string{"spec.clusterIP", "spec.type"}},
 	{Name: "endpoints", Kind: "Endpoints", Singular: "endpoints", ShortNames: []string{"ep"}, Namespaced: true, StoragePrefix: "services/endpoints"},
 	{Name: "nodes", Kind: "Node", Singular: "node", ShortNames: []string{"no"}, StoragePrefix: "minions", Status: true, KeepStatusOnCreate: true, Fields: []string{"spec.unschedulable"}},
