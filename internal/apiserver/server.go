@@ -79,6 +79,9 @@ type Config struct {
 	// MaxReadOnlyInflight and MaxMutatingInflight bound concurrent
 	// requests (watches are not counted); beyond them clients get 429.
 	MaxReadOnlyInflight, MaxMutatingInflight int
+	// BookmarkInterval is the least time between two periodic BOOKMARK
+	// events on one watch (default one minute, as upstream).
+	BookmarkInterval time.Duration
 }
 
 // PortRange is an inclusive range of ports.

@@ -38,6 +38,8 @@ type watchWriter struct {
 	// dirty is set when written bytes wait for a flush; the stream is
 	// flushed when no further event is waiting, not after every event.
 	dirty bool
+	// lastBookmark is when the last periodic bookmark went out.
+	lastBookmark time.Time
 }
 
 // frame encodes one watch event, framed for the stream.
@@ -248,7 +250,7 @@ func (s *Server) serveWatch(q *request) {
 	q.w.Header().Set("Transfer-Encoding", "chunked")
 	q.w.WriteHeader(http.StatusOK)
 	flusher.Flush()
-	ww := &watchWriter{s: s, q: q, w: q.w, flusher: flusher, enc: stream.Serializer, framer: stream.Framer}
+	ww := &watchWriter{s: s, q: q, w: q.w, flusher: flusher, enc: stream.Serializer, framer: stream.Framer, lastBookmark: time.Now()}
 	s.metrics.watchers.WithLabelValues(q.res.Group, q.res.Version, q.res.Name).Inc()
 	defer s.metrics.watchers.WithLabelValues(q.res.Group, q.res.Version, q.res.Name).Dec()
 
@@ -296,8 +298,12 @@ func (s *Server) sendEvent(ww *watchWriter, sel *selection, ev storage.Event, re
 		}
 		return ev.Err
 	case storage.Progress:
-		if bookmarks && ev.Revision > *lastRev {
+		// Progress arrives whenever etcd reports it (consistent reads ask
+		// for it too); a watcher gets at most one bookmark per interval,
+		// as upstream's watch cache paces them.
+		if bookmarks && ev.Revision > *lastRev && time.Since(ww.lastBookmark) >= s.bookmarkInterval() {
 			*lastRev = ev.Revision
+			ww.lastBookmark = time.Now()
 			return ww.bookmark(ev.Revision, false)
 		}
 		return nil
@@ -330,4 +336,12 @@ func (s *Server) sendEvent(ww *watchWriter, sel *selection, ev storage.Event, re
 		return ww.sendShared(typ, ev)
 	}
 	return ww.send(typ, out)
+}
+
+// bookmarkInterval is Config.BookmarkInterval or its default.
+func (s *Server) bookmarkInterval() time.Duration {
+	if s.cfg.BookmarkInterval > 0 {
+		return s.cfg.BookmarkInterval
+	}
+	return time.Minute
 }
