@@ -67,6 +67,10 @@ func RunWorkers(ctx context.Context, q workqueue.TypedRateLimitingInterface[stri
 				case err == nil:
 					q.Forget(key)
 				case ctx.Err() != nil:
+				case apierrors.IsConflict(err):
+					// Optimistic concurrency at work: a newer copy is coming.
+					log.Debug("sync conflicted, retrying", "key", key, "err", err)
+					q.AddRateLimited(key)
 				default:
 					log.Warn("sync failed, retrying", "key", key, "attempt", q.NumRequeues(key)+1, "err", err)
 					q.AddRateLimited(key)
