@@ -40,6 +40,15 @@ func NewQueue(name string) workqueue.TypedRateLimitingInterface[string] {
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: name})
 }
 
+// Untombstone returns the object inside a deleted-object tombstone (what
+// an informer hands to DeleteFunc when it missed the delete), or obj.
+func Untombstone(obj any) any {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return d.Obj
+	}
+	return obj
+}
+
 // Enqueue adds the namespace/name key of obj (also a deleted-object
 // tombstone) to q.
 func Enqueue(q workqueue.TypedRateLimitingInterface[string], obj any) {

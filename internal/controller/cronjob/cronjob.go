@@ -124,9 +124,7 @@ func sameController(a, b *batchv1.Job) bool {
 
 // jobChanged queues the CronJob controlling a Job.
 func (c *Controller) jobChanged(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
+	obj = controllerutil.Untombstone(obj)
 	j, ok := obj.(*batchv1.Job)
 	if !ok {
 		return

@@ -194,15 +194,9 @@ func (c *Controller) podUpdated(oldObj, obj any) {
 }
 
 func (c *Controller) podDeleted(obj any) {
-	p, ok := obj.(*corev1.Pod)
+	p, ok := controllerutil.Untombstone(obj).(*corev1.Pod)
 	if !ok {
-		t, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if p, ok = t.Obj.(*corev1.Pod); !ok {
-			return
-		}
+		return
 	}
 	key := ownerKey(p)
 	if key == "" {

@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
+
+	"skiff/internal/controller/history"
 )
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -222,7 +224,7 @@ func TestManage(t *testing.T) {
 		node("tainted", nil, corev1.Taint{Key: "x", Effect: corev1.TaintEffectNoExecute}),
 		node("c", nil),
 	}
-	hash := hashOf(mustPatch(t, ds), nil)
+	hash := history.Hash(mustPatch(t, ds), nil)
 	f := newFixture(t, ds, nodes,
 		daemonPod(ds, "on-b-1", "b", hash, true), daemonPod(ds, "on-b-2", "b", hash, true),
 		daemonPod(ds, "on-tainted", "tainted", hash, true))
@@ -246,7 +248,7 @@ func TestManage(t *testing.T) {
 
 func mustPatch(t *testing.T, ds *appsv1.DaemonSet) []byte {
 	t.Helper()
-	data, err := templatePatch(ds)
+	data, err := history.TemplatePatch(ds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +293,7 @@ func TestRollingUpdate(t *testing.T) {
 	// With surge, an old pod goes once the new pod on its node is available.
 	ds := newDS()
 	ds.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateDaemonSet{MaxUnavailable: ptr(intstr.FromInt32(0)), MaxSurge: ptr(intstr.FromInt32(1))}
-	hash := hashOf(mustPatch(t, ds), nil)
+	hash := history.Hash(mustPatch(t, ds), nil)
 	f := newFixture(t, ds, nodes[:1], daemonPod(ds, "old", "a", "oldhash", true), daemonPod(ds, "new", "a", hash, true))
 	f.sync(t)
 	if got := f.deleted(); fmt.Sprint(got) != "[old]" {

@@ -3,71 +3,22 @@ package daemonset
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"hash/fnv"
-	"sort"
-	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/rand"
-	"k8s.io/client-go/kubernetes/scheme"
 
 	"skiff/internal/controller/controllerutil"
+	"skiff/internal/controller/history"
 )
 
-// appsCodec encodes DaemonSets as apps/v1, the form kubectl compares
-// revisions against on rollout undo.
-var appsCodec = scheme.Codecs.LegacyCodec(appsv1.SchemeGroupVersion)
-
-// templatePatch is what a revision stores: a strategic-merge patch that
-// replaces spec.template, built the way kubectl builds it.
-func templatePatch(ds *appsv1.DaemonSet) ([]byte, error) {
-	raw, err := runtime.Encode(appsCodec, ds)
-	if err != nil {
-		return nil, err
-	}
-	var obj map[string]any
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, err
-	}
-	spec, _ := obj["spec"].(map[string]any)
-	tmpl, _ := spec["template"].(map[string]any)
-	if tmpl == nil {
-		tmpl = map[string]any{}
-	}
-	tmpl["$patch"] = "replace"
-	return json.Marshal(map[string]any{"spec": map[string]any{"template": tmpl}})
-}
-
-// hashOf hashes revision data and the collision count into the value of
-// the controller-revision-hash label.
-func hashOf(data []byte, collisionCount *int32) string {
-	h := fnv.New32a()
-	h.Write(data)
-	if collisionCount != nil {
-		h.Write([]byte(strconv.FormatInt(int64(*collisionCount), 10)))
-	}
-	return rand.SafeEncodeString(fmt.Sprint(h.Sum32()))
-}
-
-func crPatcher(c *Controller) controllerutil.PatchFunc {
-	return func(ctx context.Context, ns, name string, patch []byte) error {
-		_, err := c.client.AppsV1().ControllerRevisions(ns).Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
-		return err
-	}
-}
-
-// history returns the DaemonSet's revisions (oldest first) and the
+// revisionHistory returns the DaemonSet's revisions (oldest first) and the
 // current one, creating it or renumbering an earlier equal one (a
 // rollback) so that it is the newest.
-func (c *Controller) history(ctx context.Context, ds *appsv1.DaemonSet) (cur *appsv1.ControllerRevision, old []*appsv1.ControllerRevision, err error) {
+func (c *Controller) revisionHistory(ctx context.Context, ds *appsv1.DaemonSet) (cur *appsv1.ControllerRevision, old []*appsv1.ControllerRevision, err error) {
 	sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
 	if err != nil {
 		return nil, nil, err
@@ -76,12 +27,12 @@ func (c *Controller) history(ctx context.Context, ds *appsv1.DaemonSet) (cur *ap
 	if err != nil {
 		return nil, nil, err
 	}
-	revs, err := controllerutil.Claim(ctx, ds, dsKind, sel, all, crPatcher(c))
+	revs, err := controllerutil.Claim(ctx, ds, dsKind, sel, all, history.Patcher(c.client))
 	if err != nil {
 		return nil, nil, err
 	}
-	sort.SliceStable(revs, func(i, j int) bool { return revs[i].Revision < revs[j].Revision })
-	data, err := templatePatch(ds)
+	history.Sort(revs)
+	data, err := history.TemplatePatch(ds)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -108,23 +59,7 @@ func (c *Controller) history(ctx context.Context, ds *appsv1.DaemonSet) (cur *ap
 		cur, err = c.client.AppsV1().ControllerRevisions(ds.Namespace).Update(ctx, r, metav1.UpdateOptions{})
 		return cur, old, err
 	}
-	hash := hashOf(data, ds.Status.CollisionCount)
-	lbls := map[string]string{}
-	for k, v := range ds.Spec.Template.Labels {
-		lbls[k] = v
-	}
-	lbls[appsv1.DefaultDaemonSetUniqueLabelKey] = hash
-	want := &appsv1.ControllerRevision{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            ds.Name + "-" + hash,
-			Namespace:       ds.Namespace,
-			Labels:          lbls,
-			Annotations:     ds.Annotations,
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ds, dsKind)},
-		},
-		Data:     runtime.RawExtension{Raw: data},
-		Revision: next,
-	}
+	want := history.New(ds, dsKind, ds.Spec.Template.Labels, appsv1.DefaultDaemonSetUniqueLabelKey, data, next, ds.Status.CollisionCount)
 	cur, err = c.client.AppsV1().ControllerRevisions(ds.Namespace).Create(ctx, want, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		existing, gerr := c.client.AppsV1().ControllerRevisions(ds.Namespace).Get(ctx, want.Name, metav1.GetOptions{})

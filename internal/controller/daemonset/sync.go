@@ -52,7 +52,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return nil
 	}
 	satisfied := c.exp.Satisfied(key)
-	cur, old, err := c.history(ctx, ds)
+	cur, old, err := c.revisionHistory(ctx, ds)
 	if err != nil {
 		return err
 	}

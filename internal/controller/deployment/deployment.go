@@ -160,15 +160,9 @@ func (c *Controller) updateReplicaSet(oldObj, curObj any) {
 }
 
 func (c *Controller) deleteReplicaSet(obj any) {
-	rs, ok := obj.(*appsv1.ReplicaSet)
+	rs, ok := controllerutil.Untombstone(obj).(*appsv1.ReplicaSet)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if rs, ok = tomb.Obj.(*appsv1.ReplicaSet); !ok {
-			return
-		}
+		return
 	}
 	if d := c.owner(rs); d != nil {
 		c.enqueue(d)
@@ -177,15 +171,9 @@ func (c *Controller) deleteReplicaSet(obj any) {
 
 // deletePod wakes a Recreate Deployment waiting for its old pods to go.
 func (c *Controller) deletePod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := controllerutil.Untombstone(obj).(*corev1.Pod)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-			return
-		}
+		return
 	}
 	ref := metav1.GetControllerOf(pod)
 	if ref == nil || ref.Kind != "ReplicaSet" {

@@ -113,9 +113,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, l
 			}
 		},
 		DeleteFunc: func(obj any) {
-			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = t.Obj
-			}
+			obj = controllerutil.Untombstone(obj)
 			c.podChanged(obj)
 		},
 	})

@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/kubectl/pkg/util/podutils"
+
+	"skiff/internal/controller/controllerutil"
 )
 
 // Labels and annotations as upstream spells them.
@@ -52,9 +54,7 @@ func servicesFor(services corelisters.ServiceLister, pod *corev1.Pod) []string {
 // change, so that a pod whose labels moved leaves its old Service too.
 func podHandler(services corelisters.ServiceLister, q workqueue.TypedRateLimitingInterface[string]) cache.ResourceEventHandler {
 	add := func(obj any) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
+		obj = controllerutil.Untombstone(obj)
 		if p, ok := obj.(*corev1.Pod); ok {
 			for _, k := range servicesFor(services, p) {
 				q.Add(k)

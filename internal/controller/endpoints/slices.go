@@ -66,9 +66,7 @@ func NewSlices(client kubernetes.Interface, factory informers.SharedInformerFact
 	_, _ = svcInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: enqueue, UpdateFunc: func(_, n any) { enqueue(n) },
 		DeleteFunc: func(obj any) {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
+			obj = controllerutil.Untombstone(obj)
 			if svc, ok := obj.(*corev1.Service); ok {
 				c.written.forget(svc.UID)
 			}
@@ -78,9 +76,7 @@ func NewSlices(client kubernetes.Interface, factory informers.SharedInformerFact
 	// A slice changed by someone else, or our own write arriving in the
 	// cache, gets its Service looked at again.
 	onSlice := func(obj any) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
+		obj = controllerutil.Untombstone(obj)
 		s, ok := obj.(*discoveryv1.EndpointSlice)
 		if !ok || s.Labels[labelManagedBy] != managedByController || s.Labels[labelServiceName] == "" {
 			return

@@ -14,6 +14,8 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
+
+	"skiff/internal/controller/controllerutil"
 )
 
 // Index names of every monitor's cache.
@@ -212,9 +214,7 @@ func ownUID(obj any) ([]string, error) {
 
 // accessor unwraps informer objects, including delete tombstones.
 func accessor(obj any) (metav1.Object, bool) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
+	obj = controllerutil.Untombstone(obj)
 	m, err := meta.Accessor(obj)
 	return m, err == nil
 }

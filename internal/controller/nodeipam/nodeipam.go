@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+
+	"skiff/internal/controller/controllerutil"
 )
 
 // Controller assigns pod CIDRs to nodes.
@@ -102,9 +104,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		AddFunc:    track,
 		UpdateFunc: func(_, obj interface{}) { track(obj) },
 		DeleteFunc: func(obj interface{}) {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
+			obj = controllerutil.Untombstone(obj)
 			if n, ok := obj.(*corev1.Node); ok {
 				if i, ok := c.index(n.Spec.PodCIDR); ok {
 					c.mu.Lock()

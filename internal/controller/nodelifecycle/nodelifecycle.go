@@ -129,9 +129,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, c
 		AddFunc:    func(obj any) { controllerutil.Enqueue(c.queue, obj) },
 		UpdateFunc: func(_, obj any) { controllerutil.Enqueue(c.queue, obj) },
 		DeleteFunc: func(obj any) {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
+			obj = controllerutil.Untombstone(obj)
 			if n, ok := obj.(*corev1.Node); ok {
 				c.mu.Lock()
 				delete(c.probes, n.Name)

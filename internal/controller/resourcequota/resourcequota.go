@@ -142,9 +142,7 @@ func scopeChanged(old, cur runtime.Object) bool {
 
 // objectChanged queues the quotas of the object's namespace.
 func (c *Controller) objectChanged(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
+	obj = controllerutil.Untombstone(obj)
 	m, ok := obj.(metav1.Object)
 	if !ok || m.GetNamespace() == "" {
 		return

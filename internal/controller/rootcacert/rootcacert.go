@@ -54,9 +54,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, c
 		UpdateFunc: func(_, obj any) { controllerutil.Enqueue(c.queue, obj) },
 	})
 	onCM := func(obj any) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
+		obj = controllerutil.Untombstone(obj)
 		if cm, ok := obj.(*corev1.ConfigMap); ok && cm.Name == Name {
 			c.queue.Add(cm.Namespace)
 		}

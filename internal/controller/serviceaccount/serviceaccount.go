@@ -46,9 +46,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, l
 	})
 	_, _ = saInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		DeleteFunc: func(obj any) {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
+			obj = controllerutil.Untombstone(obj)
 			if sa, ok := obj.(*corev1.ServiceAccount); ok && sa.Name == DefaultName {
 				c.queue.Add(sa.Namespace)
 			}

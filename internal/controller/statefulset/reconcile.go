@@ -3,6 +3,7 @@ package statefulset
 import (
 	"context"
 	"fmt"
+	"skiff/internal/controller/history"
 	"sort"
 	"time"
 
@@ -27,11 +28,11 @@ func (c *Controller) reconcile(ctx context.Context, key string, set *appsv1.Stat
 	if set.DeletionTimestamp != nil {
 		return status, requeue, nil
 	}
-	currentTmpl, err := templateOf(current)
+	currentTmpl, err := history.TemplateOf(current)
 	if err != nil {
 		return status, requeue, err
 	}
-	updateTmpl, err := templateOf(update)
+	updateTmpl, err := history.TemplateOf(update)
 	if err != nil {
 		return status, requeue, err
 	}

@@ -32,6 +32,7 @@ import (
 	"k8s.io/kubectl/pkg/util/podutils"
 
 	"skiff/internal/controller/controllerutil"
+	"skiff/internal/controller/history"
 )
 
 // controllerKind is what the set is called in owner references.
@@ -154,9 +155,7 @@ func (c *Controller) enqueueMatching(obj metav1.Object) {
 }
 
 func metaOf(obj any) metav1.Object {
-	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = tomb.Obj
-	}
+	obj = controllerutil.Untombstone(obj)
 	m, _ := obj.(metav1.Object)
 	return m
 }
@@ -322,12 +321,12 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	history, err := controllerutil.Claim(ctx, set, controllerKind, selector, allRevs, revisionPatcher(c.client))
+	revs, err := controllerutil.Claim(ctx, set, controllerKind, selector, allRevs, history.Patcher(c.client))
 	if err != nil {
 		return err
 	}
-	sortRevisions(history)
-	current, update, collisionCount, err := c.revisions(ctx, set, history)
+	history.Sort(revs)
+	current, update, collisionCount, err := c.revisions(ctx, set, revs)
 	if err != nil {
 		if set.Status.CollisionCount == nil || *set.Status.CollisionCount != collisionCount {
 			st := set.Status.DeepCopy()
@@ -346,7 +345,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return syncErr
 	}
 	// Only after the status records the current revision may older ones go.
-	if err := c.truncateHistory(ctx, set, pods, history, current, update); err != nil {
+	if err := c.truncateHistory(ctx, set, pods, revs, current, update); err != nil {
 		return err
 	}
 	if requeue > 0 {
@@ -381,14 +380,6 @@ func (c *Controller) updateStatus(ctx context.Context, set *appsv1.StatefulSet, 
 		return set, nil
 	}
 	return updated, err
-}
-
-// revisionPatcher patches ControllerRevisions through client.
-func revisionPatcher(client kubernetes.Interface) controllerutil.PatchFunc {
-	return func(ctx context.Context, ns, name string, patch []byte) error {
-		_, err := client.AppsV1().ControllerRevisions(ns).Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
-		return err
-	}
 }
 
 // podEvent records the outcome of a create or delete of pod as upstream

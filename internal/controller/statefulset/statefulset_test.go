@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"skiff/internal/controller/history"
 )
 
 type fixture struct {
@@ -263,7 +265,7 @@ func TestRevisionPatchRoundTrips(t *testing.T) {
 	if raw["spec"]["template"]["$patch"] != "replace" || len(raw) != 1 || len(raw["spec"]) != 1 {
 		t.Fatalf("revision data %s", rev.Data.Raw)
 	}
-	tmpl, err := templateOf(rev)
+	tmpl, err := history.TemplateOf(rev)
 	if err != nil {
 		t.Fatal(err)
 	}
