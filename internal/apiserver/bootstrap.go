@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -41,6 +42,17 @@ func (s *Server) bootstrap(ctx context.Context) error {
 func (s *Server) bootstrapOnce(ctx context.Context) error {
 	for _, ns := range SystemNamespaces {
 		if err := s.ensure(ctx, "", "namespaces", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return err
+		}
+	}
+	// Upstream's built-in PriorityClasses.
+	for _, pc := range []*schedulingv1.PriorityClass{
+		{ObjectMeta: metav1.ObjectMeta{Name: "system-cluster-critical"}, Value: 2000000000,
+			Description: "For system pods the cluster cannot work without; they may move to another node."},
+		{ObjectMeta: metav1.ObjectMeta{Name: "system-node-critical"}, Value: 2000001000,
+			Description: "For system pods that must stay on the node they run on."},
+	} {
+		if err := s.ensure(ctx, schedulingv1.GroupName, "priorityclasses", pc); err != nil {
 			return err
 		}
 	}

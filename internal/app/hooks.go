@@ -9,6 +9,7 @@ import (
 	"fmt"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -16,6 +17,7 @@ import (
 	"skiff/internal/apiserver/admission"
 	"skiff/internal/apiserver/admission/defaulttolerationseconds"
 	"skiff/internal/apiserver/admission/podsecurity"
+	"skiff/internal/apiserver/admission/priority"
 	"skiff/internal/apiserver/admission/resourcequota"
 	"skiff/internal/apiserver/admission/webhook"
 	"skiff/internal/apiserver/openapi"
@@ -52,7 +54,21 @@ func admissionChain(store storage.Store) *admission.Chain {
 	}
 	psa.Pods = apiserver.PodLister(store)
 	list := apiserver.ObjectLister(store)
-	return admission.NewChain(psa, defaulttolerationseconds.New(0, 0), resourcequota.New(list), webhook.New(webhookSources(store, list)))
+	return admission.NewChain(psa, defaulttolerationseconds.New(0, 0), priority.New(priorityClasses(list)), resourcequota.New(list), webhook.New(webhookSources(store, list)))
+}
+
+// priorityClasses lists the PriorityClasses for the Priority plugin.
+func priorityClasses(list func(context.Context, schema.GroupVersionResource, string) ([]runtime.Object, error)) func(context.Context) ([]*schedulingv1.PriorityClass, error) {
+	return func(ctx context.Context) ([]*schedulingv1.PriorityClass, error) {
+		objs, err := list(ctx, schedulingv1.SchemeGroupVersion.WithResource("priorityclasses"), "")
+		out := make([]*schedulingv1.PriorityClass, 0, len(objs))
+		for _, o := range objs {
+			if pc, ok := o.(*schedulingv1.PriorityClass); ok {
+				out = append(out, pc)
+			}
+		}
+		return out, err
+	}
 }
 
 func openAPIResources() []openapi.Resource {

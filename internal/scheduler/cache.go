@@ -19,6 +19,9 @@ type nodeCache struct {
 	list    []*cachedNode     // nodes that exist, in snapshot order
 	podNode map[string]string // pod key -> node it counts on
 	assumed map[string]bool   // pod keys assumed, not yet seen bound
+	// images counts the nodes holding each image. It is replaced, never
+	// changed, once a snapshot took it.
+	images map[string]int
 }
 
 type cachedNode struct {
@@ -26,10 +29,12 @@ type cachedNode struct {
 	pods map[string]*v1.Pod
 	info *framework.NodeInfo // nil: rebuild on next snapshot
 	idx  int                 // position in list, -1 when not in it
+	// images are the normalized image names of node.
+	images map[string]int64
 }
 
 func newNodeCache() *nodeCache {
-	return &nodeCache{nodes: map[string]*cachedNode{}, podNode: map[string]string{}, assumed: map[string]bool{}}
+	return &nodeCache{nodes: map[string]*cachedNode{}, podNode: map[string]string{}, assumed: map[string]bool{}, images: map[string]int{}}
 }
 
 func (c *nodeCache) entry(name string) *cachedNode {
@@ -51,6 +56,44 @@ func (c *nodeCache) setNode(n *v1.Node) {
 		e.idx = len(c.list)
 		c.list = append(c.list, e)
 	}
+	// Heartbeats keep the images: count only real changes.
+	imgs := framework.NodeImageNames(n)
+	if !sameKeys(imgs, e.images) {
+		c.countImagesLocked(e.images, -1)
+		c.countImagesLocked(imgs, 1)
+		e.images = imgs
+	}
+}
+
+func sameKeys(a, b map[string]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// countImagesLocked adds delta to the node counts of names, copying the
+// map first since snapshots may hold the current one.
+func (c *nodeCache) countImagesLocked(names map[string]int64, delta int) {
+	if len(names) == 0 {
+		return
+	}
+	next := make(map[string]int, len(c.images)+len(names))
+	for k, v := range c.images {
+		next[k] = v
+	}
+	for k := range names {
+		next[k] += delta
+		if next[k] <= 0 {
+			delete(next, k)
+		}
+	}
+	c.images = next
 }
 
 // removeNode drops a node; its pods stay accounted until they go.
@@ -65,7 +108,8 @@ func (c *nodeCache) removeNode(name string) {
 	c.list[e.idx] = c.list[last]
 	c.list[e.idx].idx = e.idx
 	c.list = c.list[:last]
-	e.idx, e.node, e.info = -1, nil, nil
+	c.countImagesLocked(e.images, -1)
+	e.idx, e.node, e.info, e.images = -1, nil, nil, nil
 	if len(e.pods) == 0 {
 		delete(c.nodes, name)
 	}
@@ -123,8 +167,16 @@ func (c *nodeCache) isAssumed(key string) bool {
 	return c.assumed[key]
 }
 
-// snapshot returns the NodeInfo of every node.
-func (c *nodeCache) snapshot() []*framework.NodeInfo {
+// snapshot returns the NodeInfo of every node, with the image counts.
+func (c *nodeCache) snapshot() *framework.Snapshot {
+	c.mu.Lock()
+	images := c.images
+	c.mu.Unlock()
+	return framework.NewSnapshot(c.nodeInfos(), images)
+}
+
+// nodeInfos returns the NodeInfo of every node.
+func (c *nodeCache) nodeInfos() []*framework.NodeInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]*framework.NodeInfo, len(c.list))

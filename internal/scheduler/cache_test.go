@@ -24,7 +24,7 @@ func TestNodeCache(t *testing.T) {
 
 	requested := func() map[string]int64 {
 		out := map[string]int64{}
-		for _, ni := range c.snapshot() {
+		for _, ni := range c.nodeInfos() {
 			out[ni.Node.Name] = ni.Requested.MilliCPU
 		}
 		return out
@@ -32,7 +32,7 @@ func TestNodeCache(t *testing.T) {
 	if got := fmt.Sprint(requested()); got != "map[a:500 b:0]" {
 		t.Fatalf("requested %s", got)
 	}
-	before := c.snapshot()
+	before := c.nodeInfos()
 	c.setNode(testNode("c", "2", nil))
 	if got := fmt.Sprint(requested()); got != "map[a:500 b:0 c:250]" {
 		t.Fatalf("after node c: %s", got)
@@ -88,7 +88,7 @@ func TestScheduleSearchesPartOfABigCluster(t *testing.T) {
 		nodes = append(nodes, framework.NewNodeInfo(testNode(fmt.Sprintf("n%04d", i), "4", nil)))
 	}
 	prof := DefaultProfile()
-	_, processed, err := schedule(context.Background(), &prof, framework.NewCycleState(), testPod("p", "100m"), nodes, 900)
+	_, processed, err := schedule(context.Background(), &prof, framework.NewCycleState(), testPod("p", "100m"), nodes, 900, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +96,38 @@ func TestScheduleSearchesPartOfABigCluster(t *testing.T) {
 		t.Fatalf("processed %d nodes, want about %d", processed, want)
 	}
 	// A pod that fits nowhere goes through every node and says so.
-	_, processed, err = schedule(context.Background(), &prof, framework.NewCycleState(), testPod("big", "8"), nodes, 500)
+	_, processed, err = schedule(context.Background(), &prof, framework.NewCycleState(), testPod("big", "8"), nodes, 500, nil)
 	if processed != 1000 || err == nil || err.Error() != "0/1000 nodes are available: 1000 Insufficient cpu." {
 		t.Fatalf("processed %d, err %v", processed, err)
+	}
+}
+
+func TestCacheImageCounts(t *testing.T) {
+	c := newNodeCache()
+	withImages := func(name string, images ...string) *v1.Node {
+		n := testNode(name, "1", nil)
+		for _, img := range images {
+			n.Status.Images = append(n.Status.Images, v1.ContainerImage{Names: []string{img}, SizeBytes: 1})
+		}
+		return n
+	}
+	c.setNode(withImages("a", "x:1", "y"))
+	c.setNode(withImages("b", "x:1"))
+	snap := c.snapshot()
+	if snap.ImageNumNodes["x:1"] != 2 || snap.ImageNumNodes["y:latest"] != 1 {
+		t.Fatalf("counts %v", snap.ImageNumNodes)
+	}
+	// A heartbeat with the same images keeps the map; a change replaces it
+	// without touching the one a snapshot holds.
+	c.setNode(withImages("b", "x:1"))
+	if c.snapshot().ImageNumNodes["x:1"] != 2 {
+		t.Fatal("heartbeat changed the counts")
+	}
+	c.removeNode("a")
+	if got := c.snapshot().ImageNumNodes; got["x:1"] != 1 || got["y:latest"] != 0 {
+		t.Fatalf("after removing a: %v", got)
+	}
+	if snap.ImageNumNodes["x:1"] != 2 {
+		t.Fatal("an earlier snapshot's counts changed")
 	}
 }

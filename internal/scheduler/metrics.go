@@ -63,7 +63,7 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	return c
 }
 
-func (m *metrics) observe(result string, start time.Time) {
-	m.attempts.WithLabelValues(result, DefaultSchedulerName).Inc()
-	m.duration.WithLabelValues(result, DefaultSchedulerName).Observe(time.Since(start).Seconds())
+func (m *metrics) observe(result, profile string, start time.Time) {
+	m.attempts.WithLabelValues(result, profile).Inc()
+	m.duration.WithLabelValues(result, profile).Observe(time.Since(start).Seconds())
 }

@@ -3,7 +3,9 @@
 // find the nodes a pod fits, the Score plugins to rank them, and binds the
 // pod to the best one through pods/binding. A pod that fits nowhere gets
 // the PodScheduled=False condition and a FailedScheduling event saying why,
-// and is tried again when nodes or bound pods change.
+// may preempt lower-priority pods (DefaultPreemption), and is tried again
+// when nodes or bound pods change. Pending pods wait in a priority queue
+// (queue.go): higher priority first, failed pods backing off.
 package scheduler
 
 import (
@@ -30,16 +32,20 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/retry"
-	"k8s.io/client-go/util/workqueue"
 
 	"skiff/internal/scheduler/framework"
 	"skiff/internal/scheduler/plugins/defaultbinder"
+	"skiff/internal/scheduler/plugins/defaultpreemption"
+	"skiff/internal/scheduler/plugins/imagelocality"
+	"skiff/internal/scheduler/plugins/interpodaffinity"
 	"skiff/internal/scheduler/plugins/nodeaffinity"
 	"skiff/internal/scheduler/plugins/nodename"
 	"skiff/internal/scheduler/plugins/nodeports"
 	"skiff/internal/scheduler/plugins/noderesources"
 	"skiff/internal/scheduler/plugins/nodeunschedulable"
+	"skiff/internal/scheduler/plugins/podtopologyspread"
 	"skiff/internal/scheduler/plugins/tainttoleration"
+	"skiff/internal/scheduler/plugins/volumebinding"
 )
 
 // DefaultSchedulerName is the schedulerName of the pods this scheduler
@@ -60,6 +66,9 @@ type Profile struct {
 	// PercentageOfNodesToScore bounds how many feasible nodes are looked
 	// for in big clusters (0: upstream's adaptive default).
 	PercentageOfNodesToScore int
+
+	// recorder reports events as SchedulerName.
+	recorder events.EventRecorder
 }
 
 // DefaultProfile is the plugins in upstream's default order and weights.
@@ -69,9 +78,10 @@ func DefaultProfile() Profile {
 		SchedulerName: DefaultSchedulerName,
 		Plugins: []framework.Plugin{
 			&nodeunschedulable.Plugin{}, &nodename.Plugin{}, &tainttoleration.Plugin{}, &nodeaffinity.Plugin{},
-			&nodeports.Plugin{}, &noderesources.Fit{}, &noderesources.BalancedAllocation{},
+			&nodeports.Plugin{}, &noderesources.Fit{}, &volumebinding.Plugin{}, &podtopologyspread.Plugin{},
+			&interpodaffinity.Plugin{}, &defaultpreemption.Plugin{}, &noderesources.BalancedAllocation{}, &imagelocality.Plugin{},
 		},
-		ScoreWeights: map[string]int64{tainttoleration.Name: 3, nodeaffinity.Name: 2},
+		ScoreWeights: map[string]int64{tainttoleration.Name: 3, nodeaffinity.Name: 2, podtopologyspread.Name: 2, interpodaffinity.Name: 2},
 	}
 }
 
@@ -99,24 +109,20 @@ type Config struct {
 
 // Scheduler places pods on nodes.
 type Scheduler struct {
-	client   kubernetes.Interface
-	log      *slog.Logger
-	cfg      Config
-	profiles map[string]*Profile
-	queue    workqueue.TypedRateLimitingInterface[string]
-	metrics  *metrics
-	cache    *nodeCache
+	client    kubernetes.Interface
+	log       *slog.Logger
+	cfg       Config
+	profiles  map[string]*Profile
+	queue     *schedulingQueue
+	metrics   *metrics
+	cache     *nodeCache
+	nominated *nominator
 
 	podLister corelisters.PodLister
-	recorder  events.EventRecorder
+	factory   informers.SharedInformerFactory
 	binds     sync.WaitGroup
 
 	mu sync.Mutex
-	// unschedulable are pods that fit no node, waiting for a change.
-	unschedulable map[string]bool
-	// moves counts cluster changes, so that a pod failing while a change
-	// arrived is retried rather than parked.
-	moves uint64
 	// nextStart is where the next search for feasible nodes begins, so
 	// that in big clusters every node gets its turn.
 	nextStart int
@@ -137,16 +143,15 @@ func New(client kubernetes.Interface, log *slog.Logger, cfg Config) *Scheduler {
 		cfg.Profiles = []Profile{DefaultProfile()}
 	}
 	s := &Scheduler{
-		client:   client,
-		log:      log,
-		cfg:      cfg,
-		profiles: map[string]*Profile{},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.NewTypedItemExponentialFailureRateLimiter[string](cfg.InitialBackoff, cfg.MaxBackoff),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "scheduler"}),
-		metrics:       newMetrics(cfg.Registerer),
-		cache:         newNodeCache(),
-		unschedulable: map[string]bool{},
+		client:    client,
+		log:       log,
+		cfg:       cfg,
+		profiles:  map[string]*Profile{},
+		queue:     newSchedulingQueue(cfg, cfg.Registerer),
+		metrics:   newMetrics(cfg.Registerer),
+		cache:     newNodeCache(),
+		nominated: newNominator(),
+		factory:   informers.NewSharedInformerFactory(client, 0),
 	}
 	for i := range cfg.Profiles {
 		p := cfg.Profiles[i]
@@ -177,8 +182,8 @@ func podKey(pod *v1.Pod) string { return pod.Namespace + "/" + pod.Name }
 
 // Run schedules pods until ctx ends.
 func (s *Scheduler) Run(ctx context.Context) error {
-	defer s.queue.ShutDown()
-	factory := informers.NewSharedInformerFactory(s.client, 0)
+	defer s.queue.Close()
+	factory := s.factory
 	podInf := factory.Core().V1().Pods().Informer()
 	nodeInf := factory.Core().V1().Nodes().Informer()
 	s.podLister = factory.Core().V1().Pods().Lister()
@@ -222,16 +227,27 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: s.client.EventsV1()})
 	broadcaster.StartRecordingToSink(ctx.Done())
 	defer broadcaster.Shutdown()
-	s.recorder = broadcaster.NewRecorder(scheme.Scheme, DefaultSchedulerName)
+	// Each profile reports its events under its own scheduler name, and
+	// its plugins get their informers before the factory starts.
+	for _, prof := range s.profiles {
+		prof.recorder = broadcaster.NewRecorder(scheme.Scheme, prof.SchedulerName)
+		h := &handle{s: s, prof: prof}
+		for _, pl := range prof.Plugins {
+			if in, ok := pl.(framework.Initializer); ok {
+				if err := in.Init(h); err != nil {
+					return fmt.Errorf("initializing plugin %s: %w", pl.Name(), err)
+				}
+			}
+		}
+	}
 
 	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), podInf.HasSynced, nodeInf.HasSynced) {
-		return ctx.Err()
+	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return fmt.Errorf("waiting for %v informer: %w", typ, ctx.Err())
+		}
 	}
-	go func() {
-		<-ctx.Done()
-		s.queue.ShutDown()
-	}()
+	go s.queue.run(ctx.Done())
 	s.log.Info("scheduler started")
 	for s.processNext(ctx) {
 	}
@@ -266,13 +282,8 @@ func (s *Scheduler) onPod(old, obj interface{}) {
 	key := podKey(pod)
 	if pod.Spec.NodeName != "" {
 		s.cache.setPod(key, pod, false)
-		s.mu.Lock()
-		wasUnschedulable := s.unschedulable[key]
-		delete(s.unschedulable, key)
-		s.mu.Unlock()
-		if wasUnschedulable {
-			s.queue.Forget(key)
-		}
+		s.queue.Delete(key)
+		s.nominated.set(key, nil, "")
 		// A pod finishing frees its node's resources.
 		if o, ok := old.(*v1.Pod); ok && isTerminal(pod) && !isTerminal(o) {
 			s.moveAll()
@@ -280,25 +291,19 @@ func (s *Scheduler) onPod(old, obj interface{}) {
 		return
 	}
 	if !s.responsibleFor(pod) {
+		s.nominated.set(key, nil, "")
 		return
 	}
+	s.nominated.set(key, pod, pod.Status.NominatedNodeName)
 	if o, ok := old.(*v1.Pod); ok {
-		s.mu.Lock()
-		parked := s.unschedulable[key]
-		s.mu.Unlock()
-		// Our own status writes must not retry a parked pod; a change of
-		// spec, labels or annotations may.
-		if parked && equality.Semantic.DeepEqual(o.Spec, pod.Spec) && equality.Semantic.DeepEqual(o.Labels, pod.Labels) &&
+		// Our own status writes must not retry a pod; a change of spec,
+		// labels or annotations may.
+		if equality.Semantic.DeepEqual(o.Spec, pod.Spec) && equality.Semantic.DeepEqual(o.Labels, pod.Labels) &&
 			equality.Semantic.DeepEqual(o.Annotations, pod.Annotations) {
 			return
 		}
-		if parked {
-			s.mu.Lock()
-			delete(s.unschedulable, key)
-			s.mu.Unlock()
-		}
 	}
-	s.queue.Add(key)
+	s.queue.Add(pod)
 }
 
 func isTerminal(p *v1.Pod) bool {
@@ -316,10 +321,8 @@ func (s *Scheduler) onPodDelete(obj interface{}) {
 	key := podKey(pod)
 	wasAssumed := s.cache.isAssumed(key)
 	s.cache.removePod(key)
-	s.mu.Lock()
-	delete(s.unschedulable, key)
-	s.mu.Unlock()
-	s.queue.Forget(key)
+	s.queue.Delete(key)
+	s.nominated.set(key, nil, "")
 	if pod.Spec.NodeName != "" || wasAssumed {
 		s.moveAll()
 	}
@@ -327,41 +330,31 @@ func (s *Scheduler) onPodDelete(obj interface{}) {
 
 // moveAll retries every parked pod, with its backoff.
 func (s *Scheduler) moveAll() {
-	s.mu.Lock()
-	s.moves++
-	keys := make([]string, 0, len(s.unschedulable))
-	for k := range s.unschedulable {
-		keys = append(keys, k)
-	}
-	clear(s.unschedulable)
-	s.mu.Unlock()
-	for _, k := range keys {
-		s.queue.AddRateLimited(k)
-	}
+	s.queue.MoveAllToActiveOrBackoff("ClusterChange")
 }
 
 func (s *Scheduler) processNext(ctx context.Context) bool {
-	key, quit := s.queue.Get()
-	if quit {
+	key, moves, ok := s.queue.Pop()
+	if !ok {
 		return false
 	}
 	defer s.queue.Done(key)
-	s.scheduleOne(ctx, key)
+	s.scheduleOne(ctx, key, moves)
 	return true
 }
 
 // scheduleOne runs one scheduling cycle for the pod with key: choose a
 // node, assume the pod there, reserve and permit, then bind in the
 // background so the next pod's cycle need not wait for the API.
-func (s *Scheduler) scheduleOne(ctx context.Context, key string) {
+func (s *Scheduler) scheduleOne(ctx context.Context, key string, moves uint64) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		s.queue.Forget(key)
+		s.queue.Delete(key)
 		return
 	}
 	pod, err := s.podLister.Pods(ns).Get(name)
 	if err != nil || !s.responsibleFor(pod) {
-		s.queue.Forget(key)
+		s.queue.Delete(key)
 		return
 	}
 	if s.cache.isAssumed(key) {
@@ -369,13 +362,15 @@ func (s *Scheduler) scheduleOne(ctx context.Context, key string) {
 	}
 	prof := s.profiles[pod.Spec.SchedulerName]
 	s.mu.Lock()
-	moves, start := s.moves, s.nextStart
+	start := s.nextStart
 	s.mu.Unlock()
 
 	begin := time.Now()
 	state := framework.NewCycleState()
-	nodes := s.cache.snapshot()
-	node, processed, err := schedule(ctx, prof, state, pod, nodes, start)
+	snap := s.cache.snapshot()
+	state.Write(framework.SnapshotKey, snap)
+	nodes := snap.Nodes
+	node, processed, err := schedule(ctx, prof, state, pod, nodes, start, s.nominated)
 	s.mu.Lock()
 	if len(nodes) > 0 {
 		s.nextStart = (start + processed) % len(nodes)
@@ -383,7 +378,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context, key string) {
 	s.mu.Unlock()
 	if err != nil {
 		s.handleFailure(ctx, prof, state, pod, key, nodes, err, moves)
-		s.metrics.observe(resultOf(err), begin)
+		s.metrics.observe(resultOf(err), prof.SchedulerName, begin)
 		return
 	}
 
@@ -393,7 +388,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context, key string) {
 	if st := runReserve(ctx, prof, state, assumed, node); !st.IsSuccess() {
 		s.undo(ctx, prof, state, assumed, key, node)
 		s.handleFailure(ctx, prof, state, pod, key, nodes, fmt.Errorf("reserving node %s: %s", node, st.Message()), moves)
-		s.metrics.observe(resultError, begin)
+		s.metrics.observe(resultError, prof.SchedulerName, begin)
 		return
 	}
 	s.binds.Add(1)
@@ -411,7 +406,7 @@ func (s *Scheduler) bindingCycle(ctx context.Context, prof *Profile, state *fram
 	}
 	if !st.IsSuccess() {
 		s.undo(ctx, prof, state, assumed, key, node)
-		s.metrics.observe(resultError, begin)
+		s.metrics.observe(resultError, prof.SchedulerName, begin)
 		if apierrors.IsNotFound(st.Err) || apierrors.IsConflict(st.Err) {
 			// Deleted, or bound by someone else meanwhile: the informer
 			// will tell; try again later if it still waits.
@@ -420,14 +415,14 @@ func (s *Scheduler) bindingCycle(ctx context.Context, prof *Profile, state *fram
 			s.log.Warn("binding failed", "pod", key, "node", node, "err", st.Message())
 		}
 		if ctx.Err() == nil {
-			s.recorder.Eventf(pod, nil, v1.EventTypeWarning, "FailedScheduling", "Scheduling", "Binding rejected: %s", st.Message())
-			s.queue.AddRateLimited(key)
+			prof.recorder.Eventf(pod, nil, v1.EventTypeWarning, "FailedScheduling", "Scheduling", "Binding rejected: %s", st.Message())
+			s.queue.AddBackoff(pod)
 		}
 		return
 	}
-	s.queue.Forget(key)
-	s.metrics.observe(resultScheduled, begin)
-	s.recorder.Eventf(pod, nil, v1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %v/%v to %v", pod.Namespace, pod.Name, node)
+	s.queue.Delete(key)
+	s.metrics.observe(resultScheduled, prof.SchedulerName, begin)
+	prof.recorder.Eventf(pod, nil, v1.EventTypeNormal, "Scheduled", "Binding", "Successfully assigned %v/%v to %v", pod.Namespace, pod.Name, node)
 	s.log.Debug("pod scheduled", "pod", key, "node", node)
 }
 
@@ -500,7 +495,9 @@ var errNoNodes = errors.New(ErrNoNodesAvailable)
 // and returns the chosen node's name (ties broken at random).
 func Schedule(ctx context.Context, prof Profile, pod *v1.Pod, nodes []*framework.NodeInfo) (string, error) {
 	prof.PercentageOfNodesToScore = 100
-	node, _, err := schedule(ctx, &prof, framework.NewCycleState(), pod, nodes, 0)
+	state := framework.NewCycleState()
+	state.Write(framework.SnapshotKey, framework.NewSnapshot(nodes, nil))
+	node, _, err := schedule(ctx, &prof, state, pod, nodes, 0, nil)
 	return node, err
 }
 
@@ -526,7 +523,7 @@ func numFeasibleNodesToFind(percentage, n int) int {
 
 // schedule runs one cycle over nodes, starting the search at start; it
 // returns the chosen node and how many nodes the search went through.
-func schedule(ctx context.Context, prof *Profile, state *framework.CycleState, pod *v1.Pod, nodes []*framework.NodeInfo, start int) (string, int, error) {
+func schedule(ctx context.Context, prof *Profile, state *framework.CycleState, pod *v1.Pod, nodes []*framework.NodeInfo, start int, nom *nominator) (string, int, error) {
 	if len(nodes) == 0 {
 		return "", 0, errNoNodes
 	}
@@ -534,7 +531,7 @@ func schedule(ctx context.Context, prof *Profile, state *framework.CycleState, p
 		if p, ok := pl.(framework.PreFilterPlugin); ok {
 			st := p.PreFilter(ctx, state, pod, nodes)
 			switch {
-			case st.IsSuccess():
+			case st.IsSuccess(), st.Code == framework.Skip:
 			case st.Code == framework.Error:
 				return "", 0, fmt.Errorf("running PreFilter plugin %s: %s", p.Name(), st.Message())
 			default:
@@ -542,11 +539,11 @@ func schedule(ctx context.Context, prof *Profile, state *framework.CycleState, p
 				for _, ni := range nodes {
 					statuses[ni.Node.Name] = st
 				}
-				return "", len(nodes), &framework.FitError{Pod: pod, NumAllNodes: len(nodes), NodeToStatus: statuses}
+				return "", len(nodes), &framework.FitError{Pod: pod, NumAllNodes: len(nodes), NodeToStatus: statuses, PreFilterMsg: st.Message()}
 			}
 		}
 	}
-	feasible, statuses, processed, err := findFeasible(ctx, prof, state, pod, nodes, start)
+	feasible, statuses, processed, err := findFeasible(ctx, prof, state, pod, nodes, start, nom)
 	if err != nil {
 		return "", processed, err
 	}
@@ -572,7 +569,7 @@ func schedule(ctx context.Context, prof *Profile, state *framework.CycleState, p
 
 // findFeasible runs the Filter plugins over nodes from start on, in
 // parallel, until enough feasible nodes are found or every node was tried.
-func findFeasible(ctx context.Context, prof *Profile, state *framework.CycleState, pod *v1.Pod, nodes []*framework.NodeInfo, start int) ([]*framework.NodeInfo, map[string]*framework.Status, int, error) {
+func findFeasible(ctx context.Context, prof *Profile, state *framework.CycleState, pod *v1.Pod, nodes []*framework.NodeInfo, start int, nom *nominator) ([]*framework.NodeInfo, map[string]*framework.Status, int, error) {
 	var filters []framework.FilterPlugin
 	for _, pl := range prof.Plugins {
 		if f, ok := pl.(framework.FilterPlugin); ok {
@@ -597,7 +594,13 @@ func findFeasible(ctx context.Context, prof *Profile, state *framework.CycleStat
 					return
 				}
 				ni := nodes[(start+i)%n]
-				st := runFilters(ctx, filters, state, pod, ni)
+				fi := ni
+				// Room promised to nominated pods of no lower priority
+				// counts as taken.
+				if extra := nom.podsFor(ni.Node.Name, pod); len(extra) > 0 {
+					fi = framework.NewNodeInfo(ni.Node, append(slices.Clone(ni.Pods), extra...)...)
+				}
+				st := runFilters(ctx, filters, state, pod, fi)
 				switch {
 				case st.IsSuccess():
 					fits[i] = true
@@ -712,25 +715,20 @@ func (s *Scheduler) handleFailure(ctx context.Context, prof *Profile, state *fra
 			}
 		}
 	}
-	// Park before writing the status, so that the update it causes is
-	// recognised as ours.
-	s.mu.Lock()
-	park := reason == v1.PodReasonUnschedulable && s.moves == moves
-	if park {
-		s.unschedulable[key] = true
+	// Queue before writing the status: the update it causes is ours and
+	// leaves the pod where it is.
+	if nominated != "" {
+		s.nominated.set(key, pod, nominated)
 	}
-	s.mu.Unlock()
-	s.recorder.Eventf(pod, nil, v1.EventTypeWarning, "FailedScheduling", "Scheduling", "%s", msg)
+	if reason == v1.PodReasonUnschedulable {
+		s.queue.AddUnschedulable(pod, moves)
+	} else {
+		s.queue.AddBackoff(pod)
+	}
+	prof.recorder.Eventf(pod, nil, v1.EventTypeWarning, "FailedScheduling", "Scheduling", "%s", msg)
 	if uerr := s.setUnschedulable(ctx, pod, reason, msg, nominated); uerr != nil && !apierrors.IsNotFound(uerr) {
 		s.log.Warn("updating pod status", "pod", key, "err", uerr)
 	}
-	if park {
-		// Retry anyway after a while, as upstream flushes pods parked too
-		// long.
-		s.queue.AddAfter(key, s.cfg.UnschedulableRetry)
-		return
-	}
-	s.queue.AddRateLimited(key)
 }
 
 // setUnschedulable sets PodScheduled=False with reason and message, unless
@@ -782,4 +780,50 @@ func setCondition(status *v1.PodStatus, c v1.PodCondition) bool {
 	}
 	status.Conditions = append(status.Conditions, c)
 	return true
+}
+
+// handle is the framework.Handle of one profile.
+type handle struct {
+	s    *Scheduler
+	prof *Profile
+}
+
+func (h *handle) Client() kubernetes.Interface                           { return h.s.client }
+func (h *handle) SharedInformerFactory() informers.SharedInformerFactory { return h.s.factory }
+func (h *handle) EventRecorder() events.EventRecorder                    { return h.prof.recorder }
+func (h *handle) MoveAllToActive()                                       { h.s.moveAll() }
+
+// Filter runs the profile's filters for pod on node.
+func (h *handle) Filter(ctx context.Context, state *framework.CycleState, pod *v1.Pod, node *framework.NodeInfo) *framework.Status {
+	var filters []framework.FilterPlugin
+	for _, pl := range h.prof.Plugins {
+		if f, ok := pl.(framework.FilterPlugin); ok {
+			filters = append(filters, f)
+		}
+	}
+	return runFilters(ctx, filters, state, pod, node)
+}
+
+// AddPod tells the profile's PreFilterExtensions about podToAdd.
+func (h *handle) AddPod(ctx context.Context, state *framework.CycleState, pod, podToAdd *v1.Pod, node *framework.NodeInfo) *framework.Status {
+	for _, pl := range h.prof.Plugins {
+		if e, ok := pl.(framework.PreFilterExtensions); ok {
+			if st := e.AddPod(ctx, state, pod, podToAdd, node); !st.IsSuccess() {
+				return st
+			}
+		}
+	}
+	return nil
+}
+
+// RemovePod tells the profile's PreFilterExtensions about podToRemove.
+func (h *handle) RemovePod(ctx context.Context, state *framework.CycleState, pod, podToRemove *v1.Pod, node *framework.NodeInfo) *framework.Status {
+	for _, pl := range h.prof.Plugins {
+		if e, ok := pl.(framework.PreFilterExtensions); ok {
+			if st := e.RemovePod(ctx, state, pod, podToRemove, node); !st.IsSuccess() {
+				return st
+			}
+		}
+	}
+	return nil
 }

@@ -169,13 +169,15 @@ func TestScheduler(t *testing.T) {
 			t.Fatalf("cp-tolerating bound to %q, want node-cp", p.Spec.NodeName)
 		}
 		schedPod(t, c, ns, "cp-intolerant", "100m", cp)
-		msg := "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 node(s) didn't match Pod's node affinity/selector."
+		msg := "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 node(s) didn't match Pod's node affinity/selector." +
+			" preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
 		waitPod(t, c, ns, "cp-intolerant", "unschedulable", unschedulableWith(msg))
 	})
 
 	t.Run("insufficient", func(t *testing.T) {
 		schedPod(t, c, ns, "huge", "3")
-		msg := "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu."
+		msg := "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu." +
+			" preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod."
 		waitPod(t, c, ns, "huge", "unschedulable", unschedulableWith(msg))
 		waitEvent(t, c, ns, "huge", "FailedScheduling", msg)
 
@@ -189,7 +191,8 @@ func TestScheduler(t *testing.T) {
 		}
 		schedPod(t, c, ns, "fill-3", "1300m")
 		waitPod(t, c, ns, "fill-3", "unschedulable", unschedulableWith(
-			"0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu."))
+			"0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient cpu."+
+				" preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod."))
 
 		// A bigger node joining lets the pending pods in.
 		schedNode(t, c, "node-big", "8", nil)

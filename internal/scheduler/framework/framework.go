@@ -113,6 +113,37 @@ func (c *CycleState) Write(key string, v any) {
 	c.data[key] = v
 }
 
+// Clone copies the state for a dry run (preemption): values that implement
+// StateData are cloned, others shared (they must then be read-only).
+func (c *CycleState) Clone() *CycleState {
+	if c == nil {
+		return nil
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := &CycleState{data: make(map[string]any, len(c.data))}
+	for k, v := range c.data {
+		if sd, ok := v.(StateData); ok && sd != nil {
+			v = sd.Clone()
+		}
+		out.data[k] = v
+	}
+	return out
+}
+
+// StateData is cycle state that a dry run may change, so it must be cloned.
+type StateData interface {
+	Clone() StateData
+}
+
+// PreFilterExtensions is implemented by PreFilter plugins whose cycle
+// state counts pods: preemption's dry runs tell them about the pods they
+// remove from (or add back to) a node.
+type PreFilterExtensions interface {
+	AddPod(ctx context.Context, state *CycleState, podToSchedule, podToAdd *v1.Pod, node *NodeInfo) *Status
+	RemovePod(ctx context.Context, state *CycleState, podToSchedule, podToRemove *v1.Pod, node *NodeInfo) *Status
+}
+
 // PreFilterPlugin runs once per cycle before Filter; an Unschedulable
 // status rules out every node at once.
 type PreFilterPlugin interface {
@@ -286,11 +317,20 @@ type NodeInfo struct {
 	Requested        *Resource
 	NonZeroRequested *Resource
 	UsedPorts        []HostPort
+	// PodsWithAffinity are the pods with pod (anti-)affinity terms, and
+	// PodsWithRequiredAntiAffinity those with required anti-affinity, so
+	// that InterPodAffinity need not look at every pod.
+	PodsWithAffinity             []*v1.Pod
+	PodsWithRequiredAntiAffinity []*v1.Pod
+	// ImageSizes maps the normalized names of the node's images to their
+	// sizes.
+	ImageSizes map[string]int64
 }
 
 // NewNodeInfo builds the NodeInfo of node with pods on it.
 func NewNodeInfo(node *v1.Node, pods ...*v1.Pod) *NodeInfo {
-	ni := &NodeInfo{Node: node, Allocatable: NewResource(node.Status.Allocatable), Requested: &Resource{}, NonZeroRequested: &Resource{}}
+	ni := &NodeInfo{Node: node, Allocatable: NewResource(node.Status.Allocatable), Requested: &Resource{}, NonZeroRequested: &Resource{},
+		ImageSizes: NodeImageNames(node)}
 	for _, p := range pods {
 		ni.AddPod(p)
 	}
@@ -306,6 +346,12 @@ func (n *NodeInfo) AddPod(pod *v1.Pod) {
 	n.NonZeroRequested.MilliCPU += NewResource(nz).MilliCPU
 	n.NonZeroRequested.Memory += NewResource(nz).Memory
 	n.UsedPorts = append(n.UsedPorts, PodHostPorts(pod)...)
+	if HasPodAffinity(pod) {
+		n.PodsWithAffinity = append(n.PodsWithAffinity, pod)
+	}
+	if HasRequiredPodAntiAffinity(pod) {
+		n.PodsWithRequiredAntiAffinity = append(n.PodsWithRequiredAntiAffinity, pod)
+	}
 }
 
 // PodHostPorts lists the host ports a pod's containers ask for.
@@ -342,6 +388,9 @@ type FitError struct {
 	NumAllNodes int
 	// NodeToStatus is each node's failing status.
 	NodeToStatus map[string]*Status
+	// PreFilterMsg is the message of a PreFilter plugin that ruled out
+	// every node at once; it replaces the per-node counts.
+	PreFilterMsg string
 }
 
 // Error formats the reasons as upstream does: each distinct reason with the
@@ -349,6 +398,9 @@ type FitError struct {
 // available: 1 node(s) had untolerated taint {k: v}, 2 Insufficient cpu."
 func (f *FitError) Error() string {
 	msg := fmt.Sprintf(NoNodeAvailableMsg+":", f.NumAllNodes)
+	if f.PreFilterMsg != "" {
+		return msg + " " + f.PreFilterMsg + "."
+	}
 	hist := map[string]int{}
 	for _, st := range f.NodeToStatus {
 		for _, r := range st.Reasons {
