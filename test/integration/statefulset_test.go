@@ -112,15 +112,6 @@ func webStatefulSet(replicas int32) *appsv1.StatefulSet {
 	}
 }
 
-func (e *workloadEnv) statefulSet(name string) *appsv1.StatefulSet {
-	e.t.Helper()
-	s, err := e.c.AppsV1().StatefulSets(e.ns).Get(context.Background(), name, metav1.GetOptions{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return s
-}
-
 // waitStatefulSet waits for the set to run n ready pods named web-0..n-1,
 // all at its update revision, and a status saying so.
 func (e *workloadEnv) waitStatefulSet(n int) *appsv1.StatefulSet {
