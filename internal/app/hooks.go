@@ -15,7 +15,9 @@ import (
 
 	"skiff/internal/apiserver"
 	"skiff/internal/apiserver/admission"
+	"skiff/internal/apiserver/admission/defaultstorageclass"
 	"skiff/internal/apiserver/admission/defaulttolerationseconds"
+	"skiff/internal/apiserver/admission/limitranger"
 	"skiff/internal/apiserver/admission/podsecurity"
 	"skiff/internal/apiserver/admission/priority"
 	"skiff/internal/apiserver/admission/resourcequota"
@@ -54,7 +56,8 @@ func admissionChain(store storage.Store) *admission.Chain {
 	}
 	psa.Pods = apiserver.PodLister(store)
 	list := apiserver.ObjectLister(store)
-	return admission.NewChain(psa, defaulttolerationseconds.New(0, 0), priority.New(priorityClasses(list)), resourcequota.New(list), webhook.New(webhookSources(store, list)))
+	return admission.NewChain(psa, limitranger.New(list), defaulttolerationseconds.New(0, 0), priority.New(priorityClasses(list)),
+		defaultstorageclass.New(list), resourcequota.New(list), webhook.New(webhookSources(store, list)))
 }
 
 // priorityClasses lists the PriorityClasses for the Priority plugin.
