@@ -96,6 +96,11 @@ func (a *Attributes) Annotations() map[string]string {
 	return out
 }
 
+// Lister lists the objects of a resource in a namespace ("" for all or
+// cluster-scoped), as plugins that look at other objects need; the objects
+// are shared and must not be changed.
+type Lister func(ctx context.Context, gvr schema.GroupVersionResource, namespace string) ([]runtime.Object, error)
+
 // Plugin is an admission plugin. It takes part in the mutating phase if it
 // implements MutatingPlugin and in the validating phase if it implements
 // ValidatingPlugin (it may do both).

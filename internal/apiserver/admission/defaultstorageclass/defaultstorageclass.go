@@ -9,8 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"skiff/internal/apiserver/admission"
 )
@@ -21,18 +19,15 @@ const (
 	betaIsDefaultAnnotation = "storageclass.beta.kubernetes.io/is-default-class"
 )
 
-// Lister lists the objects of a resource in a namespace (read-only).
-type Lister func(ctx context.Context, gvr schema.GroupVersionResource, namespace string) ([]runtime.Object, error)
-
 // Plugin sets the default class.
 type Plugin struct {
-	list Lister
+	list admission.Lister
 }
 
 var _ admission.MutatingPlugin = (*Plugin)(nil)
 
 // New returns the plugin reading StorageClasses through list.
-func New(list Lister) *Plugin { return &Plugin{list: list} }
+func New(list admission.Lister) *Plugin { return &Plugin{list: list} }
 
 // Name implements admission.Plugin.
 func (p *Plugin) Name() string { return "DefaultStorageClass" }

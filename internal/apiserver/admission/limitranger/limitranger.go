@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	resourcehelper "k8s.io/component-helpers/resource"
@@ -23,12 +22,9 @@ import (
 // AnnotationKey records on a pod which defaults were applied, as upstream.
 const AnnotationKey = "kubernetes.io/limit-ranger"
 
-// Lister lists the objects of a resource in a namespace (read-only).
-type Lister func(ctx context.Context, gvr schema.GroupVersionResource, namespace string) ([]runtime.Object, error)
-
 // Plugin applies and enforces LimitRanges.
 type Plugin struct {
-	list Lister
+	list admission.Lister
 }
 
 var (
@@ -37,7 +33,7 @@ var (
 )
 
 // New returns the plugin reading LimitRanges through list.
-func New(list Lister) *Plugin { return &Plugin{list: list} }
+func New(list admission.Lister) *Plugin { return &Plugin{list: list} }
 
 // Name implements admission.Plugin.
 func (p *Plugin) Name() string { return "LimitRanger" }

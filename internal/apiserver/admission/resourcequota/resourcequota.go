@@ -19,18 +19,15 @@ import (
 	"skiff/internal/quota"
 )
 
-// Lister lists the objects of a resource in a namespace (read-only).
-type Lister func(ctx context.Context, gvr schema.GroupVersionResource, namespace string) ([]runtime.Object, error)
-
 // Plugin enforces ResourceQuotas on create.
 type Plugin struct {
-	list Lister
+	list admission.Lister
 }
 
 var _ admission.ValidatingPlugin = (*Plugin)(nil)
 
 // New returns the plugin reading quotas and usage through list.
-func New(list Lister) *Plugin { return &Plugin{list: list} }
+func New(list admission.Lister) *Plugin { return &Plugin{list: list} }
 
 // Name implements admission.Plugin.
 func (p *Plugin) Name() string { return "ResourceQuota" }
