@@ -151,7 +151,13 @@ func (s *Server) deleteOne(ctx context.Context, q *request, ns, name string, opt
 	}
 	grace := gracePeriod(current, opts)
 	cascade := cascadeFinalizer(opts)
-	if needsGracefulDeletion(current) || grace > 0 || cascade != "" {
+	// A kind with a delete hook (CRDs) is only marked: its finalizer's
+	// owner removes it.
+	var prepare func(runtime.Object)
+	if st := q.res.Strategy; st != nil && st.PrepareForDelete != nil {
+		prepare = st.PrepareForDelete
+	}
+	if needsGracefulDeletion(current) || grace > 0 || cascade != "" || prepare != nil {
 		if dryRun {
 			out, err := s.prepareForOutput(q.res, current)
 			return out, deferredDeleteCode(opts), err
@@ -159,6 +165,17 @@ func (s *Server) deleteOne(ctx context.Context, q *request, ns, name string, opt
 		updated, err := s.store.Update(ctx, key, func(cur runtime.Object) (runtime.Object, error) {
 			if err := preconditionCheck(gr, name, opts)(cur); err != nil {
 				return nil, err
+			}
+			if prepare != nil {
+				served, err := registry.FromStorage(q.res, cur)
+				if err != nil {
+					return nil, err
+				}
+				served = served.DeepCopyObject()
+				markDeleted(served, gracePeriod(served, opts))
+				setCascadeFinalizer(served, cascade)
+				prepare(served)
+				return registry.ToStorage(q.res, served)
 			}
 			markDeleted(cur, gracePeriod(cur, opts))
 			setCascadeFinalizer(cur, cascade)

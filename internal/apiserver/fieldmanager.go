@@ -27,6 +27,7 @@ import (
 	"unicode/utf8"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	apiextensionsac "k8s.io/apiextensions-apiserver/pkg/client/applyconfiguration"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -52,7 +53,8 @@ var typeConverter = sync.OnceValue(func() managedfields.TypeConverter {
 	if err != nil {
 		panic("apiserver: Scale schema: " + err.Error())
 	}
-	return builtinTypes{builtin: applyconfigurations.NewTypeConverter(registry.Scheme), scale: p.Type("io.k8s.api.autoscaling.v1.Scale")}
+	return builtinTypes{builtin: applyconfigurations.NewTypeConverter(registry.Scheme), scale: p.Type("io.k8s.api.autoscaling.v1.Scale"),
+		apiextensions: apiextensionsac.NewTypeConverter(registry.Scheme)}
 })
 
 // scaleSchema describes autoscaling/v1 Scale, which client-go's schemas
@@ -122,9 +124,14 @@ const scaleSchema typed.YAMLObject = `types:
 type builtinTypes struct {
 	builtin managedfields.TypeConverter
 	scale   typed.ParseableType
+	// apiextensions knows CustomResourceDefinition (not in client-go).
+	apiextensions managedfields.TypeConverter
 }
 
 func (c builtinTypes) ObjectToTyped(obj runtime.Object, opts ...typed.ValidationOptions) (*typed.TypedValue, error) {
+	if gvk := obj.GetObjectKind().GroupVersionKind(); gvk.Group == "apiextensions.k8s.io" {
+		return c.apiextensions.ObjectToTyped(obj, opts...)
+	}
 	if obj.GetObjectKind().GroupVersionKind() != scaleGVK {
 		return c.builtin.ObjectToTyped(obj, opts...)
 	}
@@ -243,6 +250,13 @@ func (s *Server) scaleManagedFields(q *request, live, obj runtime.Object, manage
 
 // replicasPaths is where the scalable kinds keep their replica count.
 func replicasPaths(res *registry.Resource) managedfields.ResourcePathMappings {
+	if res.IsCustom() {
+		var parts []interface{}
+		for _, p := range jsonPathParts(res.Strategy.SpecReplicasPath) {
+			parts = append(parts, p)
+		}
+		return managedfields.ResourcePathMappings{res.GVK().GroupVersion().String(): fieldpath.MakePathOrDie(parts...)}
+	}
 	return managedfields.ResourcePathMappings{res.GVK().GroupVersion().String(): fieldpath.MakePathOrDie("spec", "replicas")}
 }
 
@@ -277,6 +291,11 @@ func (s *Server) buildFieldManager(res *registry.Resource, subresource string) (
 		reset = resetFields(res, subresource)
 	}
 	hub := schema.GroupVersion{Group: gvk.Group, Version: runtime.APIVersionInternal}
+	if res.IsCustom() && subresource != "scale" {
+		// Custom resources have no Go types: their fields are deduced from
+		// the objects, and versions differ only in apiVersion.
+		return managedfields.NewDefaultFieldManager(managedfields.NewDeducedTypeConverter(), customConvertor{}, defaulter(nil), customCreater{}, gvk, gvk.GroupVersion(), subresource, reset)
+	}
 	return managedfields.NewDefaultFieldManager(typeConverter(), versionConvertor{}, defaulter(s.hooks.Default), kindCreater{}, gvk, hub, subresource, reset)
 }
 

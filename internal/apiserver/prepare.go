@@ -68,6 +68,12 @@ func prepareCreate(res *registry.Resource, obj runtime.Object) {
 		}
 	}
 	initialStatus(obj)
+	if res.IsCustom() {
+		prepareCustomCreate(res, obj)
+	}
+	if res.Strategy != nil && res.Strategy.PrepareForCreate != nil {
+		res.Strategy.PrepareForCreate(obj)
+	}
 }
 
 // initialStatus sets the status a new object starts with.
@@ -150,6 +156,13 @@ func prepareUpdate(res *registry.Resource, obj, old runtime.Object) {
 	m.SetDeletionGracePeriodSeconds(om.GetDeletionGracePeriodSeconds())
 	m.SetGeneration(om.GetGeneration())
 	m.SetSelfLink("")
+	if res.Strategy != nil && res.Strategy.PrepareForUpdate != nil {
+		res.Strategy.PrepareForUpdate(obj, old)
+	}
+	if res.IsCustom() {
+		prepareCustomUpdate(res, obj, old)
+		return
+	}
 	if res.Status {
 		if f, ok := structField(obj, "Status"); ok {
 			of, _ := structField(old, "Status")
@@ -168,6 +181,9 @@ func prepareUpdate(res *registry.Resource, obj, old runtime.Object) {
 // applyStatusUpdate returns old with the status of obj: a status update
 // changes nothing else.
 func applyStatusUpdate(obj, old runtime.Object) runtime.Object {
+	if out, ok := applyCustomStatusUpdate(obj, old); ok {
+		return out
+	}
 	out := old.DeepCopyObject()
 	if f, ok := structField(out, "Status"); ok {
 		nf, _ := structField(obj, "Status")

@@ -127,6 +127,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q.out = out
+	customOutput(q)
 	s.instrument(q, func() { s.dispatch(q) })
 }
 

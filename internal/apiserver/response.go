@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -149,6 +150,14 @@ func toPartial(q *request, obj runtime.Object) (runtime.Object, error) {
 func partialOf(obj runtime.Object, gv schema.GroupVersion) (*metav1.PartialObjectMetadata, error) {
 	p := &metav1.PartialObjectMetadata{}
 	setKind(p, gv.WithKind("PartialObjectMetadata"))
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		om, err := objectMetaOf(u)
+		if err != nil {
+			return nil, err
+		}
+		p.ObjectMeta = *om
+		return p, nil
+	}
 	accessor, ok := obj.(metav1.ObjectMetaAccessor)
 	if !ok {
 		return nil, errors.New("object has no ObjectMeta")
@@ -166,7 +175,11 @@ func (s *Server) toTable(q *request, obj runtime.Object) (runtime.Object, error)
 	gk := q.res.GVK().GroupKind()
 	table := &metav1.Table{}
 	setKind(table, schema.GroupVersion{Group: "meta.k8s.io", Version: q.out.asVersion}.WithKind("Table"))
-	if s.hooks.Columns != nil {
+	rowFn := s.hooks.Row
+	if st := q.res.Strategy; st != nil && st.Row != nil {
+		table.ColumnDefinitions = st.Columns
+		rowFn = st.Row
+	} else if s.hooks.Columns != nil {
 		table.ColumnDefinitions = s.hooks.Columns(gk)
 	}
 	var items []runtime.Object
@@ -191,8 +204,8 @@ func (s *Server) toTable(q *request, obj runtime.Object) (runtime.Object, error)
 	table.Rows = make([]metav1.TableRow, 0, len(items))
 	for _, it := range items {
 		row := metav1.TableRow{}
-		if s.hooks.Row != nil {
-			cells, err := s.hooks.Row(it, now)
+		if rowFn != nil {
+			cells, err := rowFn(it, now)
 			if err != nil {
 				return nil, err
 			}

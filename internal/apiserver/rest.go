@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -94,6 +95,9 @@ func (s *Server) decodeObject(q *request, data []byte, info runtime.SerializerIn
 	directive, err := fieldValidation(q)
 	if err != nil {
 		return nil, err
+	}
+	if q.res.IsCustom() && q.subresource != "scale" {
+		return decodeCustom(q, data, info, directive)
 	}
 	decoder := info.Serializer
 	if directive != "Ignore" && info.StrictSerializer != nil {
@@ -446,6 +450,12 @@ func (s *Server) serveList(q *request) {
 
 func (s *Server) serveCreate(q *request) {
 	ctx := q.r.Context()
+	if st := q.res.Strategy; st != nil && st.Terminating {
+		err := apierrors.NewMethodNotSupported(q.gr(), "create")
+		err.ErrStatus.Message = "create not allowed while custom resource definition is terminating"
+		s.writeError(q.w, q.r, err)
+		return
+	}
 	if err := validateDryRun(q); err != nil {
 		s.writeError(q.w, q.r, err)
 		return
@@ -459,6 +469,13 @@ func (s *Server) serveCreate(q *request) {
 	if err != nil {
 		s.writeError(q.w, q.r, err)
 		return
+	}
+	if q.res == registry.CRDResource && !isDryRun(q) {
+		// A client that waits for Established right after creating a CRD
+		// must find its conditions: give the controller a moment.
+		if m, err := meta.Accessor(out); err == nil {
+			s.crds.WaitNamesChecked(ctx, m.GetName(), 2*time.Second)
+		}
 	}
 	s.writeObject(q, code, out)
 }
@@ -493,6 +510,7 @@ func (s *Server) create(ctx context.Context, q *request, obj runtime.Object) (ru
 		if s.hooks.Default != nil {
 			s.hooks.Default(obj)
 		}
+		strategyDefault(q.res, obj)
 		attrs := admissionAttributes(ctx, q, admission.Create, obj, nil)
 		if err := s.admitMutating(ctx, q, attrs); err != nil {
 			return nil, 0, err
@@ -501,7 +519,7 @@ func (s *Server) create(ctx context.Context, q *request, obj runtime.Object) (ru
 		if err := s.trackManagedFields(ctx, q, nil, obj); err != nil {
 			return nil, 0, err
 		}
-		if errs := s.validateCreate(q.res, obj); len(errs) > 0 {
+		if errs := append(s.validateCreate(q.res, obj), strategyValidate(q.res, "", obj, nil)...); len(errs) > 0 {
 			return nil, 0, invalid(q.res.GVK().GroupKind(), m.GetName(), errs)
 		}
 		if err := s.admitValidating(ctx, q, attrs); err != nil {
@@ -622,6 +640,7 @@ func (s *Server) update(ctx context.Context, q *request, newObjFn func(current r
 			if s.hooks.Default != nil {
 				s.hooks.Default(obj)
 			}
+			strategyDefault(q.res, obj)
 			prepareUpdate(q.res, obj, cur)
 		}
 		attrs := admissionAttributes(ctx, q, admission.Update, obj, cur)
@@ -641,6 +660,9 @@ func (s *Server) update(ctx context.Context, q *request, newObjFn func(current r
 			}
 		} else if s.hooks.ValidateUpdate != nil {
 			errs = s.hooks.ValidateUpdate(obj, cur)
+		}
+		if q.subresource == "" || q.subresource == "status" {
+			errs = append(errs, strategyValidate(q.res, q.subresource, obj, cur)...)
 		}
 		if len(errs) > 0 {
 			return nil, invalid(q.res.GVK().GroupKind(), q.name, errs)

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -40,6 +41,19 @@ func scaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
 	case *corev1.ReplicationController:
 		sc.ObjectMeta, replicas, sc.Status.Replicas = o.ObjectMeta, o.Spec.Replicas, o.Status.Replicas
 		selector = labels.SelectorFromSet(o.Spec.Selector).String()
+	case *unstructured.Unstructured:
+		res := customResourceFor(o)
+		if res == nil {
+			return nil, fmt.Errorf("%s has no scale subresource", o.GetKind())
+		}
+		om, err := objectMetaOf(o)
+		if err != nil {
+			return nil, err
+		}
+		var n int32
+		sc.ObjectMeta = *om
+		n, sc.Status.Replicas, selector = customScale(o, res)
+		replicas = &n
 	default:
 		return nil, fmt.Errorf("%T has no scale subresource", obj)
 	}
@@ -72,6 +86,10 @@ func setReplicas(obj runtime.Object, n int32) {
 		o.Spec.Replicas = &n
 	case *corev1.ReplicationController:
 		o.Spec.Replicas = &n
+	case *unstructured.Unstructured:
+		if res := customResourceFor(o); res != nil {
+			_ = unstructured.SetNestedField(o.Object, int64(n), jsonPathParts(res.Strategy.SpecReplicasPath)...)
+		}
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"skiff/internal/apiextensions"
 	"skiff/internal/apiserver/admission"
 	"skiff/internal/storage"
 )
@@ -106,6 +107,8 @@ type Server struct {
 	readOnly, mutating chan struct{}
 	// fieldManagers holds one field manager per resource and subresource.
 	fieldManagers sync.Map
+	// crds serves the resources of CustomResourceDefinitions.
+	crds *apiextensions.Controller
 }
 
 // New builds an API server from cfg.
@@ -137,6 +140,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, hooks: cfg.Hooks, log: cfg.Logger, ready: make(chan struct{}),
 		readOnly: make(chan struct{}, cfg.MaxReadOnlyInflight), mutating: make(chan struct{}, cfg.MaxMutatingInflight)}
+	s.crds = apiextensions.NewController(cfg.Store, cfg.Logger.With("controller", "apiextensions"))
+	s.crds.OnChange(func() { s.fieldManagers.Clear() })
 	s.metrics = newMetrics(cfg.Registerer)
 	s.health = newHealthChecks(s, cfg.ExtraHealthChecks)
 	s.mux = http.NewServeMux()
@@ -155,7 +160,7 @@ func (s *Server) routes() {
 	s.mux.Handle("/readyz/", s.health.handler("readyz"))
 	s.mux.Handle("/metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
 	if s.hooks.OpenAPI != nil {
-		s.mux.Handle("/openapi/", s.hooks.OpenAPI)
+		s.mux.Handle("/openapi/", s.customOpenAPI(s.hooks.OpenAPI))
 	}
 	s.mux.HandleFunc("/api", s.serveAPI)
 	s.mux.HandleFunc("/api/", s.serveAPI)
@@ -239,6 +244,11 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(tls.NewListener(ln, tlsCfg)) }()
+	crdsDone := make(chan struct{})
+	go func() {
+		defer close(crdsDone)
+		_ = s.crds.Run(ctx)
+	}()
 	go func() {
 		if err := s.bootstrap(ctx); err != nil {
 			if ctx.Err() == nil {
@@ -259,5 +269,6 @@ func (s *Server) Run(ctx context.Context) error {
 		// Long-running watches do not end on their own; close them.
 		_ = srv.Close()
 	}
+	<-crdsDone
 	return nil
 }

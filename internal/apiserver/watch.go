@@ -267,9 +267,16 @@ func (s *Server) serveWatch(q *request) {
 	}
 	ww.flush()
 	lastRev := startRev
+	// A custom resource's watches end when its definition goes away.
+	var gone <-chan struct{}
+	if q.res.IsCustom() {
+		gone = s.crds.Gone(q.res.Strategy.CRDName)
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-gone:
 			return
 		case ev, ok := <-events:
 			if !ok {

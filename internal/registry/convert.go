@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -18,6 +19,14 @@ func convKey(r *Resource) string { return r.Group + "/" + r.Version + "/" + r.Na
 
 // ToStorage converts an object of r's served version to its stored form.
 func ToStorage(r *Resource, obj runtime.Object) (runtime.Object, error) {
+	if r.IsCustom() {
+		// Conversion strategy None: only the apiVersion changes.
+		u, ok := obj.(*unstructured.Unstructured)
+		if ok && r.Strategy.StorageVersion != "" && r.Strategy.StorageVersion != r.Version {
+			u.SetAPIVersion(r.Group + "/" + r.Strategy.StorageVersion)
+		}
+		return obj, nil
+	}
 	if c, ok := converters[convKey(r)]; ok {
 		return c.toStorage(obj)
 	}
@@ -26,6 +35,23 @@ func ToStorage(r *Resource, obj runtime.Object) (runtime.Object, error) {
 
 // FromStorage converts a stored object to r's served version.
 func FromStorage(r *Resource, obj runtime.Object) (runtime.Object, error) {
+	if r.IsCustom() {
+		u, ok := obj.(*unstructured.Unstructured)
+		if !ok {
+			return obj, nil
+		}
+		// Stored objects are shared with other readers: copy before the
+		// apiVersion is rewritten or defaults are applied on read.
+		want := r.Group + "/" + r.Version
+		if u.GetAPIVersion() != want || r.Strategy.Default != nil {
+			u = u.DeepCopy()
+			u.SetAPIVersion(want)
+			if r.Strategy.Default != nil {
+				r.Strategy.Default(u)
+			}
+		}
+		return u, nil
+	}
 	if c, ok := converters[convKey(r)]; ok {
 		out, err := c.fromStorage(obj)
 		if err != nil {

@@ -15,6 +15,12 @@ func SelectableFields(r *Resource, obj runtime.Object) fields.Set {
 	if len(r.Fields) == 0 {
 		return set
 	}
+	if r.Strategy != nil && r.Strategy.SelectableFields != nil {
+		for k, v := range r.Strategy.SelectableFields(obj) {
+			set[k] = v
+		}
+		return set
+	}
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
 		return set

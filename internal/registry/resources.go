@@ -8,6 +8,7 @@ package registry
 import (
 	"sort"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -42,6 +43,9 @@ type Resource struct {
 	// ExtraSubresources are served subresources other than status and scale
 	// (discovery only lists what is implemented).
 	ExtraSubresources []Subresource
+	// Strategy is behaviour supplied outside this table: the
+	// CustomResourceDefinition kind and custom resources set it.
+	Strategy *Strategy
 }
 
 // Subresource is a subresource other than status/scale, for discovery.
@@ -69,6 +73,11 @@ func (r *Resource) GroupResource() schema.GroupResource {
 
 // New returns a new empty object of the resource's kind.
 func (r *Resource) New() runtime.Object {
+	if r.IsCustom() {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(r.GVK())
+		return u
+	}
 	obj, err := Scheme.New(r.GVK())
 	if err != nil {
 		panic("registry: kind not registered in scheme: " + r.GVK().String())
@@ -78,6 +87,11 @@ func (r *Resource) New() runtime.Object {
 
 // NewList returns a new empty list of the resource's kind.
 func (r *Resource) NewList() runtime.Object {
+	if r.IsCustom() {
+		l := &unstructured.UnstructuredList{}
+		l.SetGroupVersionKind(r.GVK().GroupVersion().WithKind(r.Kind + "List"))
+		return l
+	}
 	obj, err := Scheme.New(r.GVK().GroupVersion().WithKind(r.Kind + "List"))
 	if err != nil {
 		panic("registry: list kind not registered in scheme: " + r.GVK().String())
@@ -172,15 +186,23 @@ func init() {
 	}
 }
 
-// All returns every served resource, in a stable order.
-func All() []*Resource { return builtin }
+// All returns every served resource, in a stable order: the built-in
+// ones, then the custom resources currently served.
+func All() []*Resource {
+	custom := customResources()
+	if len(custom) == 0 {
+		return builtin
+	}
+	out := make([]*Resource, 0, len(builtin)+len(custom))
+	return append(append(out, builtin...), custom...)
+}
 
 // GroupVersions returns the served group versions: core first, then groups
 // in the order upstream lists them in discovery, preferred version first.
 func GroupVersions() []schema.GroupVersion {
 	seen := map[schema.GroupVersion]bool{}
 	var out []schema.GroupVersion
-	for _, r := range builtin {
+	for _, r := range All() {
 		gv := schema.GroupVersion{Group: r.Group, Version: r.Version}
 		if !seen[gv] {
 			seen[gv] = true
@@ -197,13 +219,18 @@ func Lookup(group, version, name string) *Resource {
 			return r
 		}
 	}
+	for _, r := range customResources() {
+		if r.Group == group && r.Version == version && r.Name == name {
+			return r
+		}
+	}
 	return nil
 }
 
 // ForGroupVersion lists the resources of one group version sorted by name.
 func ForGroupVersion(gv schema.GroupVersion) []*Resource {
 	var out []*Resource
-	for _, r := range builtin {
+	for _, r := range All() {
 		if r.Group == gv.Group && r.Version == gv.Version {
 			out = append(out, r)
 		}

@@ -59,6 +59,21 @@ func NewCached(etcd *Etcd, prefixes []string, log *slog.Logger) *Cached {
 	return c
 }
 
+// AddPrefix caches one more resource prefix (ending with "/"), e.g. a
+// custom resource once its definition is served.
+func (c *Cached) AddPrefix(prefix string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.prefixes {
+		if p == prefix {
+			return
+		}
+	}
+	ps := append(append([]string(nil), c.prefixes...), prefix)
+	sort.Slice(ps, func(i, j int) bool { return len(ps[i]) > len(ps[j]) })
+	c.prefixes = ps
+}
+
 // Close stops every cache.
 func (c *Cached) Close() { c.stop() }
 
@@ -66,6 +81,7 @@ func (c *Cached) Close() { c.stop() }
 // starting it on first use; nil when no resource prefix matches.
 func (c *Cached) cacheFor(ctx context.Context, key string) (*watchCache, error) {
 	var prefix string
+	c.mu.Lock()
 	for _, p := range c.prefixes {
 		if strings.HasPrefix(key, p) {
 			prefix = p
@@ -73,9 +89,9 @@ func (c *Cached) cacheFor(ctx context.Context, key string) (*watchCache, error) 
 		}
 	}
 	if prefix == "" {
+		c.mu.Unlock()
 		return nil, nil
 	}
-	c.mu.Lock()
 	wc, ok := c.caches[prefix]
 	if !ok {
 		wc = newWatchCache(c, prefix)

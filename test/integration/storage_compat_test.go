@@ -35,6 +35,7 @@ var upstreamPrefixes = map[string]string{
 	"storageclasses": "storageclasses", "poddisruptionbudgets": "poddisruptionbudgets", "priorityclasses": "priorityclasses",
 	"certificatesigningrequests":      "certificatesigningrequests",
 	"validatingwebhookconfigurations": "validatingwebhookconfigurations", "mutatingwebhookconfigurations": "mutatingwebhookconfigurations",
+	"customresourcedefinitions": "apiextensions.k8s.io/customresourcedefinitions",
 }
 
 func TestStorageLayoutMatchesUpstream(t *testing.T) {
