@@ -9,7 +9,7 @@ GOLANGCI_VERSION := v2.15.0
 
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build run test unit integration fuzz bench lint deps clean
+.PHONY: all build run test unit integration e2e fuzz bench lint deps clean
 
 all: build
 
@@ -23,8 +23,9 @@ run: deps build
 	./$(BIN) server --data-dir $(DATA_DIR)
 
 # Every tier: lint, unit tests with the race detector, a short fuzz run of
-# each decoder, and the integration tests against a real etcd.
-test: deps build lint unit fuzz integration
+# each decoder, the integration tests against a real etcd, and the
+# end-to-end tests on real containerd (root only; they skip otherwise).
+test: deps build lint unit fuzz integration e2e
 
 unit:
 	$(GO) test -race -count=1 ./internal/... ./cmd/...
@@ -34,6 +35,9 @@ fuzz:
 
 integration: build
 	SKIFF_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 20m ./test/integration/...
+
+e2e: build
+	SKIFF_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 15m ./test/e2e/...
 
 bench: build
 	$(GO) run ./test/bench -out docs/benchmarks.md

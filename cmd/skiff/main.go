@@ -38,7 +38,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serverCommand(), versionCommand(), kubectlPlaceholder(), simNodesCommand())
+	root.AddCommand(serverCommand(), versionCommand(), kubectlPlaceholder(), simNodesCommand(), agentCommand(), imageCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
@@ -137,6 +137,7 @@ func serverCommand() *cobra.Command {
 	f.IntVar(&cfg.MaxRequestsInflight, "max-requests-inflight", 0, "concurrent read requests before 429 (default 400; watches not counted)")
 	f.IntVar(&cfg.MaxMutatingRequestsInflight, "max-mutating-requests-inflight", 0, "concurrent write requests before 429 (default 200)")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "do not run a node agent in the server process")
+	addAgentFlags(f, &cfg.Agent)
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
 }

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"skiff/internal/agent"
 	"skiff/internal/apiserver"
 	"skiff/internal/controller/cronjob"
 	"skiff/internal/controller/daemonset"
@@ -63,7 +64,11 @@ type ServerConfig struct {
 	ClusterCIDR      string
 	NodeCIDRMaskSize int
 	DisableAgent     bool
-	TLSSANs          []string
+	// Agent configures the in-process node agent. It runs unless
+	// DisableAgent, and only when Agent.DataDir is set (the CLI sets it;
+	// in-process test servers leave it empty and get no agent).
+	Agent   agent.Config
+	TLSSANs []string
 	// NodeLifecycle holds the node health settings (--node-monitor-period,
 	// --node-monitor-grace-period, ...); zero values are upstream's defaults.
 	NodeLifecycle nodelifecycle.Config
@@ -281,6 +286,29 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 			<-ctx.Done()
 			return nil
 		}},
+	}
+	if !cfg.DisableAgent && cfg.Agent.DataDir != "" {
+		agentCfg := cfg.Agent
+		if agentCfg.Logger == nil {
+			agentCfg.Logger = log.With("component", "agent")
+		}
+		if agentCfg.NodeIP == "" {
+			agentCfg.NodeIP = advertise.String()
+		}
+		comps = append(comps, Component{Name: "agent", Run: func(ctx context.Context) error {
+			select {
+			case <-api.Ready():
+			case <-ctx.Done():
+				return nil
+			}
+			agentRest := rest.CopyConfig(loopback)
+			agentRest.UserAgent = "skiff-agent"
+			client, err := kubernetes.NewForConfig(agentRest)
+			if err != nil {
+				return err
+			}
+			return agent.New(client, agentCfg).Run(ctx)
+		}})
 	}
 	return runAll(ctx, log, comps)
 }
