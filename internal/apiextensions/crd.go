@@ -12,7 +12,6 @@ import (
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -258,9 +257,10 @@ func validateNames(n *apiextensionsv1.CustomResourceDefinitionNames, p *field.Pa
 	} else if msgs := utilvalidation.IsDNS1035Label(strings.ToLower(n.Kind)); len(msgs) > 0 {
 		errs = append(errs, field.Invalid(p.Child("kind"), n.Kind, "may have mixed case, but should otherwise match: "+strings.Join(msgs, ",")))
 	}
-	if n.ListKind == "" {
+	switch n.ListKind {
+	case "":
 		errs = append(errs, field.Required(p.Child("listKind"), ""))
-	} else if n.ListKind == n.Kind {
+	case n.Kind:
 		errs = append(errs, field.Invalid(p.Child("listKind"), n.ListKind, "kind and listKind may not be the same"))
 	}
 	for i, s := range n.ShortNames {
@@ -310,11 +310,6 @@ func validateStatus(crd *apiextensionsv1.CustomResourceDefinition) field.ErrorLi
 		}
 	}
 	return errs
-}
-
-// namesEqual compares accepted names with the requested ones.
-func namesEqual(a, b apiextensionsv1.CustomResourceDefinitionNames) bool {
-	return apiequality.Semantic.DeepEqual(a, b)
 }
 
 // validateProps checks the rules of a schema the structural checks leave

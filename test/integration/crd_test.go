@@ -215,7 +215,7 @@ spec:
 	if !strings.Contains(out, `CronTab in version "v1" cannot be handled as a CronTab: strict decoding error: unknown field "spec.unknownField"`) {
 		t.Fatalf("strict create output: %s", out)
 	}
-	out = kubectlRun(t, ts, true, "create", "--validate=false", "-f", withUnknown)
+	kubectlRun(t, ts, true, "create", "--validate=false", "-f", withUnknown)
 	other, err := dyn.Resource(crontabGVR).Namespace("default").Get(ctx, "other-cron", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
