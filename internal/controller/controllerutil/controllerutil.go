@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -47,6 +48,19 @@ func Untombstone(obj any) any {
 		return d.Obj
 	}
 	return obj
+}
+
+// NamespaceActive says whether the namespace exists and is not being
+// deleted, as controllers that fill every namespace need to know.
+func NamespaceActive(namespaces corelisters.NamespaceLister, name string) (bool, error) {
+	ns, err := namespaces.Get(name)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return ns.Status.Phase != corev1.NamespaceTerminating && ns.DeletionTimestamp == nil, nil
 }
 
 // Enqueue adds the namespace/name key of obj (also a deleted-object

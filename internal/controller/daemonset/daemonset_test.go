@@ -22,6 +22,8 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"skiff/internal/controller/history"
+
+	"skiff/internal/controller/controllertest"
 )
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -127,15 +129,7 @@ func newFixture(t *testing.T, ds *appsv1.DaemonSet, nodes []*corev1.Node, pods .
 		objs = append(objs, p)
 	}
 	client := fake.NewClientset(objs...)
-	n := 0
-	client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
-		if p.Name == "" {
-			n++
-			p.Name = fmt.Sprintf("%s%d", p.GenerateName, n)
-		}
-		return false, nil, nil
-	})
+	controllertest.GenerateNames(client)
 	factory := informers.NewSharedInformerFactory(client, 0)
 	c := New(client, factory, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	c.stopRecorder()

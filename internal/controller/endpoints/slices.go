@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -236,7 +237,7 @@ func (c *SliceController) sync(ctx context.Context, key string) error {
 		}
 		upd := s.DeepCopy()
 		upd.Endpoints = eps
-		upd.Labels = mergeLabels(s.Labels, meta)
+		upd.Labels = maps.Clone(meta) // the Service's labels are the slice's
 		updates = append(updates, upd)
 		keep++
 	}
@@ -432,7 +433,7 @@ func (c *SliceController) newSlice(svc *corev1.Service, g *sliceGroup, meta map[
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName:    slicePrefix(svc.Name),
 			Namespace:       svc.Namespace,
-			Labels:          mergeLabels(nil, meta),
+			Labels:          maps.Clone(meta),
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(svc, corev1.SchemeGroupVersion.WithKind("Service"))},
 		},
 		AddressType: g.addressType,
@@ -457,16 +458,6 @@ func (c *SliceController) sliceLabels(svc *corev1.Service) map[string]string {
 	l[labelServiceName] = svc.Name
 	l[labelManagedBy] = managedByController
 	return l
-}
-
-// mergeLabels returns want, keeping nothing else of have: the Service's
-// labels are the slice's labels.
-func mergeLabels(_ map[string]string, want map[string]string) map[string]string {
-	out := make(map[string]string, len(want))
-	for k, v := range want {
-		out[k] = v
-	}
-	return out
 }
 
 func groupKey(at discoveryv1.AddressType, ports []discoveryv1.EndpointPort) string {

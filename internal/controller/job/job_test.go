@@ -2,7 +2,6 @@ package job
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -12,12 +11,13 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
+
+	"skiff/internal/controller/controllertest"
 )
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -32,16 +32,7 @@ type fixture struct {
 func newFixture(t *testing.T, job *batchv1.Job, pods ...*corev1.Pod) *fixture {
 	t.Helper()
 	client := fake.NewClientset(job)
-	// The fake client does not generate names.
-	n := 0
-	client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
-		if p.Name == "" {
-			n++
-			p.Name = fmt.Sprintf("%s%d", p.GenerateName, n)
-		}
-		return false, nil, nil
-	})
+	controllertest.GenerateNames(client)
 	factory := informers.NewSharedInformerFactory(client, 0)
 	c := New(client, factory, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	c.stopRecorder()

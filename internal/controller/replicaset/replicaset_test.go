@@ -16,11 +16,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+
+	"skiff/internal/controller/controllertest"
 )
 
 func TestSlowStartBatch(t *testing.T) {
@@ -123,13 +124,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, rc bool, objs ...runtime.Object) *fixture {
 	client := fake.NewClientset(objs...)
-	// The fake clientset does not generate names.
-	client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		if p, ok := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod); ok && p.Name == "" {
-			p.Name = p.GenerateName + utilrand.String(5)
-		}
-		return false, nil, nil
-	})
+	controllertest.GenerateNames(client)
 	factory := informers.NewSharedInformerFactory(client, 0)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var c *Controller

@@ -75,15 +75,8 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 func (c *Controller) sync(ctx context.Context, name string) error {
-	ns, err := c.namespaces.Get(name)
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
+	if active, err := controllerutil.NamespaceActive(c.namespaces, name); !active || err != nil {
 		return err
-	}
-	if ns.Status.Phase == corev1.NamespaceTerminating || ns.DeletionTimestamp != nil {
-		return nil
 	}
 	cm, err := c.configMaps.ConfigMaps(name).Get(Name)
 	if apierrors.IsNotFound(err) {
