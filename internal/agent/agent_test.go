@@ -244,25 +244,31 @@ func TestImagePullErrors(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "default", UID: "uid-2"},
 		Spec:       corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "c", Image: "example/missing:1", ImagePullPolicy: corev1.PullIfNotPresent}}},
 	}
+	// Every status the agent writes is seen through a watch: ErrImagePull
+	// may last less than any polling interval.
+	w, err := client.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
 	if _, err := client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	reason := func() (string, string) {
-		p, err := client.CoreV1().Pods("default").Get(ctx, "p", metav1.GetOptions{})
-		if err != nil || len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].State.Waiting == nil {
-			return "", ""
-		}
-		w := p.Status.ContainerStatuses[0].State.Waiting
-		return w.Reason, w.Message
-	}
 	seen := map[string]string{}
-	waitFor(t, "ErrImagePull then ImagePullBackOff", func() bool {
-		r, m := reason()
-		if r != "" {
-			seen[r] = m
+	deadline := time.After(20 * time.Second)
+	for seen["ErrImagePull"] == "" || seen["ImagePullBackOff"] == "" {
+		select {
+		case ev := <-w.ResultChan():
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok || len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].State.Waiting == nil {
+				continue
+			}
+			wt := p.Status.ContainerStatuses[0].State.Waiting
+			seen[wt.Reason] = wt.Message
+		case <-deadline:
+			t.Fatalf("timed out waiting for ErrImagePull then ImagePullBackOff; saw %v", seen)
 		}
-		return seen["ErrImagePull"] != "" && seen["ImagePullBackOff"] != ""
-	})
+	}
 	if !strings.Contains(seen["ErrImagePull"], "registry unreachable") {
 		t.Errorf("ErrImagePull message %q lacks the runtime's error", seen["ErrImagePull"])
 	}
