@@ -10,10 +10,13 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	k8stypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 type cluster struct {
@@ -240,5 +243,35 @@ func TestConditionTaints(t *testing.T) {
 		if !got[k] {
 			t.Errorf("missing %s", k)
 		}
+	}
+}
+
+// A NoExecute taint write lost to a concurrent update must not use up the
+// zone's turn: with one eviction per 1000 s, the retry on the next pass
+// still taints the node.
+func TestConflictedTaintKeepsTheZoneTurn(t *testing.T) {
+	c := newCluster(t, 3)
+	conflicts := 1
+	c.client.PrependReactor("update", "nodes", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if u, ok := a.(k8stesting.UpdateAction); ok && u.GetSubresource() == "" && conflicts > 0 {
+			conflicts--
+			return true, nil, apierrors.NewConflict(corev1.Resource("nodes"), "n2", fmt.Errorf("changed"))
+		}
+		return false, nil, nil
+	})
+	factory := informers.NewSharedInformerFactory(c.client, 0)
+	lc := New(c.client, factory, Config{EvictionRate: 0.001}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	silent := c.node("n2")
+	for i := range silent.Status.Conditions {
+		silent.Status.Conditions[i].Status = corev1.ConditionUnknown
+	}
+	nodes := []*corev1.Node{c.node("n0"), c.node("n1"), silent}
+	lc.evictionTaints(c.ctx, nodes)
+	if conflicts != 0 {
+		t.Fatal("the first write did not meet the conflict")
+	}
+	lc.evictionTaints(c.ctx, nodes)
+	if !taintKeys(c.node("n2"))["node.kubernetes.io/unreachable:NoExecute"] {
+		t.Fatalf("n2 not tainted after the conflict: %v", c.node("n2").Spec.Taints)
 	}
 }

@@ -73,21 +73,24 @@ func (c *Controller) syncTaints(ctx context.Context, name string) error {
 	if !changed {
 		return nil
 	}
-	return c.writeTaints(ctx, node, taints)
+	_, err = c.writeTaints(ctx, node, taints)
+	return err
 }
 
-func (c *Controller) writeTaints(ctx context.Context, node *corev1.Node, taints []corev1.Taint) error {
+// writeTaints replaces the node's taints; written is false when the node
+// changed or went away meanwhile (the informer brings it back to us).
+func (c *Controller) writeTaints(ctx context.Context, node *corev1.Node, taints []corev1.Taint) (written bool, err error) {
 	upd := node.DeepCopy()
 	upd.Spec.Taints = taints
-	_, err := c.client.CoreV1().Nodes().Update(ctx, upd, metav1.UpdateOptions{})
-	if apierrors.IsConflict(err) {
-		c.queue.Add(node.Name) // the informer brings the newer node
-		return nil
+	_, err = c.client.CoreV1().Nodes().Update(ctx, upd, metav1.UpdateOptions{})
+	switch {
+	case apierrors.IsConflict(err):
+		c.queue.Add(node.Name)
+		return false, nil
+	case apierrors.IsNotFound(err):
+		return false, nil
 	}
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
+	return err == nil, err
 }
 
 func hasTaint(taints []corev1.Taint, key string, effect corev1.TaintEffect) bool {
@@ -171,20 +174,30 @@ func (c *Controller) evictionTaints(ctx context.Context, nodes []*corev1.Node) {
 		if had == want && hasTaint(n.Spec.Taints, want, corev1.TaintEffectNoExecute) || (want == "" && had == "") {
 			continue
 		}
+		var turn *rate.Limiter
 		if want != "" && !hasTaint(taints, want, corev1.TaintEffectNoExecute) {
 			// A fresh taint (not a swap between the two) waits its turn.
-			c.mu.Lock()
-			l := c.limiters[zoneOf(n)]
-			c.mu.Unlock()
-			if had == "" && (l.Limit() == 0 || !l.Allow()) {
-				continue
+			// The turn is taken only once the write held: one lost to a
+			// concurrent update is retried on the next pass.
+			if had == "" {
+				c.mu.Lock()
+				turn = c.limiters[zoneOf(n)]
+				c.mu.Unlock()
+				if turn.Limit() == 0 || turn.Tokens() < 1 {
+					continue
+				}
 			}
 			now := metav1.NewTime(c.now())
 			taints = append(taints, corev1.Taint{Key: want, Effect: corev1.TaintEffectNoExecute, TimeAdded: &now})
 		}
-		if err := c.writeTaints(ctx, n, taints); err != nil && ctx.Err() == nil {
+		written, err := c.writeTaints(ctx, n, taints)
+		if written && turn != nil {
+			turn.Allow()
+		}
+		switch {
+		case err != nil && ctx.Err() == nil:
 			c.log.Warn("updating NoExecute taints", "node", n.Name, "err", err)
-		} else if want != "" {
+		case written && want != "":
 			c.log.Info("tainted node for eviction", "node", n.Name, "taint", want)
 		}
 	}
