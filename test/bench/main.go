@@ -59,9 +59,11 @@ type options struct {
 	schedNodes []int
 	schedPods  int
 	schedWait  time.Duration
-	timeout    time.Duration
-	cpuProfile string
-	verbose    bool
+	// startupPods pods are started on one real node (podStartupBench).
+	startupPods int
+	timeout     time.Duration
+	cpuProfile  string
+	verbose     bool
 }
 
 func main() {
@@ -80,6 +82,7 @@ func main() {
 	schedNodes := flag.String("sched-nodes", "1000,5000", "comma-separated node counts for the scheduling benchmark (empty: skip)")
 	flag.IntVar(&o.schedPods, "sched-pods", 10000, "pods scheduled per node count")
 	flag.DurationVar(&o.schedWait, "sched-wait", 3*time.Minute, "longest wait for every pod to be bound")
+	flag.IntVar(&o.startupPods, "startup-pods", 100, "pods started on one real node (root, containerd) against bare CRI calls (0: skip)")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "abort the whole run after this long")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole process (client, API server and etcd)")
 	flag.BoolVar(&o.verbose, "v", false, "log the server at info level (default: warnings)")
@@ -428,6 +431,11 @@ func run(o options) (err error) {
 		return err
 	}
 	srv.stop = func() error { return nil }
+	if o.startupPods > 0 {
+		if rep.startup, err = podStartupBench(ctx, stdout, o); err != nil {
+			return fmt.Errorf("pod start-up: %w", err)
+		}
+	}
 	for _, n := range o.schedNodes {
 		f, err := schedulingBench(ctx, stdout, o, n)
 		if err != nil {
