@@ -1,13 +1,17 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"skiff/internal/agent"
@@ -20,14 +24,15 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config) {
 	f.StringVar(&cfg.DataDir, "agent-data-dir", "/var/lib/skiff/agent", "directory for the agent's state (containerd, CNI config, images)")
 	f.StringVar(&cfg.RuntimeEndpoint, "container-runtime-endpoint", "", "CRI socket of an existing runtime (default: run containerd under the agent data dir)")
 	f.StringVar(&cfg.PodLogsDir, "pod-logs-dir", "/var/log/pods", "where container logs are written")
+	f.IntVar(&cfg.ServerPort, "kubelet-port", 10250, "port of the kubelet HTTPS API (logs, exec, attach, port-forward); -1: not served")
 }
 
-// agentCommand runs a standalone node agent. The join flow (--token,
-// certificates from the server) is later work: for now it authenticates
-// with a kubeconfig.
+// agentCommand runs a standalone node agent: it joins the cluster with
+// --server and --token (getting its own certificates), or uses a given
+// kubeconfig.
 func agentCommand() *cobra.Command {
 	var cfg agent.Config
-	var server, kubeconfig string
+	var server, kubeconfig, certFile, keyFile, clientCAFile, token, tokenFile string
 	var verbose bool
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -39,31 +44,74 @@ func agentCommand() *cobra.Command {
 				level = slog.LevelDebug
 			}
 			cfg.Logger = newLogger(level)
-			if kubeconfig == "" {
-				kubeconfig = os.Getenv("KUBECONFIG")
+			ctx, cancel := signalContext()
+			defer cancel()
+			if tokenFile != "" {
+				data, err := os.ReadFile(tokenFile)
+				if err != nil {
+					return fmt.Errorf("--token-file: %w", err)
+				}
+				token = strings.TrimSpace(string(data))
 			}
-			if kubeconfig == "" {
-				return fmt.Errorf("--kubeconfig is required (joining with --token is not implemented yet)")
-			}
-			rc, err := clientcmd.BuildConfigFromFlags(server, kubeconfig)
-			if err != nil {
-				return err
+			var rc *rest.Config
+			switch {
+			case kubeconfig != "" && token == "":
+				var err error
+				if rc, err = clientcmd.BuildConfigFromFlags(server, kubeconfig); err != nil {
+					return err
+				}
+			case server != "":
+				if cfg.NodeName == "" {
+					cfg.NodeName, _ = os.Hostname()
+				}
+				joined, err := agent.Join(ctx, agent.JoinConfig{Server: server, Token: token, DataDir: cfg.DataDir, NodeName: cfg.NodeName, NodeIP: cfg.NodeIP})
+				if err != nil {
+					return err
+				}
+				rc = joined.Rest
+				cfg.ServingCert, cfg.ClientCA = joined.ServingCert, joined.ClientCA
+				if cfg.NodeIP == "" {
+					cfg.NodeIP = joined.NodeIP
+				}
+				cfg.Logger.Info("joined the cluster", "server", server, "node", cfg.NodeName)
+			default:
+				return fmt.Errorf("give --server and --token to join a cluster (the server keeps a token in <data-dir>/token; `skiff token create` makes more), or --kubeconfig")
 			}
 			rc.UserAgent = "skiff-agent"
 			client, err := kubernetes.NewForConfig(rc)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := signalContext()
-			defer cancel()
+			if certFile != "" || keyFile != "" {
+				cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+				if err != nil {
+					return fmt.Errorf("kubelet serving certificate: %w", err)
+				}
+				cfg.ServingCert = &cert
+			}
+			if clientCAFile != "" {
+				pem, err := os.ReadFile(clientCAFile)
+				if err != nil {
+					return err
+				}
+				cfg.ClientCA = x509.NewCertPool()
+				if !cfg.ClientCA.AppendCertsFromPEM(pem) {
+					return fmt.Errorf("--client-ca-file %s: no certificates", clientCAFile)
+				}
+			}
 			return agent.New(client, cfg).Run(ctx)
 		},
 	}
 	f := cmd.Flags()
 	addAgentFlags(f, &cfg)
 	f.StringVar(&server, "server", "", "API server URL (overrides the kubeconfig's)")
-	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig with the agent's credentials (default: KUBECONFIG)")
+	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig with the agent's credentials, instead of joining with a token")
+	f.StringVarP(&token, "token", "t", "", "join token: the server's <data-dir>/token or one from `skiff token create`")
+	f.StringVar(&tokenFile, "token-file", "", "file holding the join token")
 	f.StringVar(&cfg.NodeIP, "node-ip", "", "IP address of this node (default: the default route's)")
+	f.StringVar(&certFile, "tls-cert-file", "", "the kubelet API's serving certificate (without it the kubelet API is not served)")
+	f.StringVar(&keyFile, "tls-private-key-file", "", "the key of --tls-cert-file")
+	f.StringVar(&clientCAFile, "client-ca-file", "", "CA bundle that verifies the API server's client certificate")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
 }

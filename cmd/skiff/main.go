@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
@@ -38,7 +39,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serverCommand(), versionCommand(), kubectlPlaceholder(), simNodesCommand(), agentCommand(), imageCommand())
+	root.AddCommand(serverCommand(), versionCommand(), kubectlPlaceholder(), simNodesCommand(), agentCommand(), imageCommand(), tokenCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
@@ -151,13 +152,7 @@ func simNodesCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger(slog.LevelInfo)
-			if kubeconfig == "" {
-				kubeconfig = os.Getenv("KUBECONFIG")
-			}
-			if kubeconfig == "" {
-				kubeconfig = adminKubeconfig
-			}
-			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			rc, err := adminConfig(kubeconfig)
 			if err != nil {
 				return err
 			}
@@ -179,4 +174,17 @@ func simNodesCommand() *cobra.Command {
 	f.IntVar(&cfg.Pods, "pods", 110, "pod capacity of each node")
 	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig (default: KUBECONFIG, then /etc/skiff/skiff.yaml)")
 	return cmd
+}
+
+// adminConfig is the client config of the commands that act as the
+// cluster's admin: kubeconfig, else KUBECONFIG, else the server's admin
+// kubeconfig.
+func adminConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		kubeconfig = os.Getenv("KUBECONFIG")
+	}
+	if kubeconfig == "" {
+		kubeconfig = adminKubeconfig
+	}
+	return clientcmd.BuildConfigFromFlags("", kubeconfig)
 }

@@ -3,16 +3,22 @@
 // bound to it through a CRI runtime (containerd supervised by the agent, or
 // any CRI endpoint given): a sandbox per pod with its network from CNI,
 // images pulled per imagePullPolicy, containers created, started and
-// restarted per restartPolicy, and the pod status written back. Pods that
-// are being deleted are stopped and then confirmed gone to the API server.
+// restarted per restartPolicy, and the pod status written back; init
+// containers and sidecars, probes, lifecycle hooks and cgroup resources
+// (lifecycle.go, probes.go, resources.go). Pods that are being deleted are
+// stopped (preStop, grace period) and then confirmed gone to the API server.
 //
-// Not yet here: exec/attach/logs/port-forward streaming, probes, volumes,
-// service account tokens, stats, and the join flow.
+// The kubelet API (logs, exec, attach, port-forward) is package server,
+// started by Run.
+//
+// Not yet here: volumes, service account tokens, stats, and the join flow.
 package agent
 
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
@@ -36,6 +42,8 @@ import (
 
 	"skiff/internal/agent/containerd"
 	"skiff/internal/agent/images"
+	"skiff/internal/agent/server"
+	"skiff/internal/agent/volume"
 )
 
 // Config is what the agent is told.
@@ -61,7 +69,16 @@ type Config struct {
 	// LeaseDuration and RenewInterval as upstream (40 s, 10 s);
 	// StatusInterval is how often node status is posted (default 10 s).
 	LeaseDuration, RenewInterval, StatusInterval time.Duration
-	Logger                                       *slog.Logger
+	// SyncFrequency is how often every pod is synced again even when
+	// nothing about it changed (default 20 s).
+	SyncFrequency time.Duration
+	// ServerPort is the kubelet HTTPS port (default 10250; negative: no
+	// server). It is served only with a ServingCert; ClientCA verifies
+	// the API server's client certificate.
+	ServerPort  int
+	ServingCert *tls.Certificate
+	ClientCA    *x509.CertPool
+	Logger      *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -89,6 +106,12 @@ func (c *Config) defaults() {
 	if c.StatusInterval == 0 {
 		c.StatusInterval = 10 * time.Second
 	}
+	if c.SyncFrequency == 0 {
+		c.SyncFrequency = 20 * time.Second
+	}
+	if c.ServerPort == 0 {
+		c.ServerPort = 10250
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -104,9 +127,12 @@ type Agent struct {
 	runtimeName    string
 	runtimeVersion string
 
-	pods  corelisters.PodLister
-	nodes corelisters.NodeLister
-	queue workqueue.TypedRateLimitingInterface[string]
+	pods     corelisters.PodLister
+	services corelisters.ServiceLister
+	volumes  *volume.Manager
+	setups   podSetups
+	nodes    corelisters.NodeLister
+	queue    workqueue.TypedRateLimitingInterface[string]
 
 	recorder record.EventRecorder
 
@@ -117,6 +143,9 @@ type Agent struct {
 	cniCIDR string
 	// lastState is the relist's view of container states, by container ID.
 	lastState map[string]runtimeapi.ContainerState
+
+	// lc is the container lifecycle's state (lifecycle.go, probes.go).
+	lc lifecycleState
 }
 
 type backoffEntry struct {
@@ -134,6 +163,7 @@ func New(client kubernetes.Interface, cfg Config) *Agent {
 		queue:     workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](), workqueue.TypedRateLimitingQueueConfig[string]{Name: "pod-workers"}),
 		backoff:   map[string]*backoffEntry{},
 		lastState: map[string]runtimeapi.ContainerState{},
+		volumes:   volume.New(filepath.Join(cfg.DataDir, "pods"), client),
 	}
 }
 
@@ -248,9 +278,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	podFactory.Start(ctx.Done())
 	nodeFactory.Start(ctx.Done())
+	// Services, for the service environment variables of new containers.
+	svcFactory := informers.NewSharedInformerFactory(a.client, 0)
+	svcInf := svcFactory.Core().V1().Services()
+	a.services = svcInf.Lister()
+	svcInf.Informer() // registered before Start
+	svcFactory.Start(ctx.Done())
+	defer svcFactory.Shutdown()
 	defer podFactory.Shutdown()
 	defer nodeFactory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), podInf.Informer().HasSynced, nodeInf.Informer().HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), podInf.Informer().HasSynced, nodeInf.Informer().HasSynced, svcInf.Informer().HasSynced) {
 		return nil
 	}
 
@@ -258,13 +295,43 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); a.heartbeat(ctx) }()
 	go func() { defer wg.Done(); wait.UntilWithContext(ctx, a.relist, time.Second) }()
 	go func() { defer wg.Done(); wait.UntilWithContext(ctx, a.cleanupOrphans, 10*time.Second) }()
+	// Every pod is synced again periodically, as upstream's syncFrequency:
+	// this is what brings edited ConfigMaps and Secrets into mounted volumes.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		wait.UntilWithContext(ctx, func(context.Context) { a.enqueueAll() }, a.cfg.SyncFrequency)
+	}()
 	for range 4 {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.worker(ctx) }()
 	}
+	a.startServer(ctx, &wg)
 	a.log.Info("node agent running", "node", a.cfg.NodeName)
 	<-ctx.Done()
 	return nil
+}
+
+// startServer runs the kubelet HTTPS server (logs, exec, attach,
+// port-forward) in wg, when configured.
+func (a *Agent) startServer(ctx context.Context, wg *sync.WaitGroup) {
+	if a.cfg.ServerPort < 0 || a.cfg.ServingCert == nil {
+		a.log.Info("kubelet server not started: no port or no serving certificate")
+		return
+	}
+	srv := server.New(server.Config{
+		Addr: fmt.Sprintf(":%d", a.cfg.ServerPort), Cert: *a.cfg.ServingCert, ClientCA: a.cfg.ClientCA,
+		Runtime: a.rt,
+		Pod:     func(ns, name string) (*corev1.Pod, error) { return a.pods.Pods(ns).Get(name) },
+		Logger:  a.log.With("component", "kubelet-server"),
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Run(ctx); err != nil {
+			a.log.Error("kubelet server stopped", "err", err)
+		}
+	}()
 }
 
 // ensureImages imports skiff's own images into containerd when missing.
@@ -319,6 +386,10 @@ func (a *Agent) worker(ctx context.Context) {
 	for {
 		key, shutdown := a.queue.Get()
 		if shutdown {
+			// Run waits for its workers: have it wait for the background
+			// terminations and prober workers too (ctx is done by now).
+			a.lc.async.Wait()
+			a.lc.probes.wg.Wait()
 			return
 		}
 		requeue, err := a.syncPod(ctx, key)

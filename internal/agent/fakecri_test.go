@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -18,6 +19,13 @@ type fakeCRI struct {
 	runtimeapi.UnimplementedImageServiceServer
 	rt  *critest.FakeRuntimeService
 	img *critest.FakeImageService
+
+	execMu sync.Mutex
+	// execFn, when set, answers ExecSync (probes and hooks).
+	execFn func(id string, cmd []string) ([]byte, int32, error)
+	// stopped lists the names of the containers StopContainer was called
+	// for, in order.
+	stopped []string
 }
 
 var (
@@ -83,6 +91,15 @@ func (f *fakeCRI) StartContainer(ctx context.Context, r *runtimeapi.StartContain
 }
 
 func (f *fakeCRI) StopContainer(ctx context.Context, r *runtimeapi.StopContainerRequest) (*runtimeapi.StopContainerResponse, error) {
+	f.rt.Lock()
+	name := ""
+	if c, ok := f.rt.Containers[r.ContainerId]; ok {
+		name = c.Metadata.GetName()
+	}
+	f.rt.Unlock()
+	f.execMu.Lock()
+	f.stopped = append(f.stopped, name)
+	f.execMu.Unlock()
 	return &runtimeapi.StopContainerResponse{}, f.rt.StopContainer(ctx, r.ContainerId, r.Timeout)
 }
 
@@ -118,4 +135,29 @@ func (f *fakeCRI) exit(id string, code int32) {
 func (f *fakeCRI) ListImages(ctx context.Context, r *runtimeapi.ListImagesRequest) (*runtimeapi.ListImagesResponse, error) {
 	imgs, err := f.img.ListImages(ctx, r.Filter)
 	return &runtimeapi.ListImagesResponse{Images: imgs}, err
+}
+
+func (f *fakeCRI) ExecSync(_ context.Context, r *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
+	f.execMu.Lock()
+	fn := f.execFn
+	f.execMu.Unlock()
+	if fn == nil {
+		return &runtimeapi.ExecSyncResponse{}, nil
+	}
+	out, code, err := fn(r.ContainerId, r.Cmd)
+	return &runtimeapi.ExecSyncResponse{Stdout: out, ExitCode: code}, err
+}
+
+// setExec sets how ExecSync answers.
+func (f *fakeCRI) setExec(fn func(id string, cmd []string) ([]byte, int32, error)) {
+	f.execMu.Lock()
+	defer f.execMu.Unlock()
+	f.execFn = fn
+}
+
+// stoppedNames is what StopContainer was called for so far.
+func (f *fakeCRI) stoppedNames() []string {
+	f.execMu.Lock()
+	defer f.execMu.Unlock()
+	return append([]string(nil), f.stopped...)
 }

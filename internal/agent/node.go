@@ -122,7 +122,7 @@ func (a *Agent) tryUpdateNodeStatus(ctx context.Context) error {
 	node.Status.Capacity = cap
 	node.Status.Allocatable = cap.DeepCopy()
 	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.nodeIP()}, {Type: corev1.NodeHostName, Address: a.cfg.NodeName}}
-	node.Status.DaemonEndpoints.KubeletEndpoint.Port = 10250
+	node.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(max(a.cfg.ServerPort, 0))
 	node.Status.NodeInfo = corev1.NodeSystemInfo{
 		MachineID:               readTrim("/etc/machine-id"),
 		BootID:                  readTrim("/proc/sys/kernel/random/boot_id"),

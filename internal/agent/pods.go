@@ -51,14 +51,17 @@ func (a *Agent) syncPod(ctx context.Context, key string) (time.Duration, error) 
 	}
 	pod, err := a.pods.Pods(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		// Gone from the API (force-deleted): cleanupOrphans stops what is left.
+		// Gone from the API (force-deleted): cleanupOrphans stops what is
+		// left, now rather than at its next round.
+		a.cleanupOrphansAsync(ctx)
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
 	if pod.DeletionTimestamp != nil {
-		return 0, a.terminatePod(ctx, pod)
+		a.terminateAsync(ctx, pod)
+		return 0, nil
 	}
 	sandboxes, err := a.podSandboxes(ctx, pod.UID)
 	if err != nil {
@@ -66,6 +69,10 @@ func (a *Agent) syncPod(ctx context.Context, key string) (time.Duration, error) 
 	}
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		// A finished pod keeps its containers (for logs) but not its network.
+		a.lc.probes.stopPod(pod.UID)
+		if a.busy(pod.UID) {
+			return 0, nil // its containers are being stopped gracefully
+		}
 		for _, sb := range sandboxes {
 			if sb.State == runtimeapi.PodSandboxState_SANDBOX_READY {
 				if _, err := a.rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.Id}); err != nil {
@@ -74,6 +81,11 @@ func (a *Agent) syncPod(ctx context.Context, key string) (time.Duration, error) 
 			}
 		}
 		return 0, nil
+	}
+
+	left, hasDeadline := activeDeadline(pod)
+	if hasDeadline && left <= 0 {
+		return 0, a.failPod(ctx, pod, "DeadlineExceeded", "Pod was active on the node longer than the specified deadline")
 	}
 
 	// The sandbox: reuse the ready one (also after an agent restart),
@@ -117,69 +129,111 @@ func (a *Agent) syncPod(ctx context.Context, key string) (time.Duration, error) 
 	if err != nil {
 		return 0, fmt.Errorf("PodSandboxStatus: %w", err)
 	}
+	if err := a.setupVolumes(ctx, pod, sbStatus.Status); err != nil {
+		a.recorder.Event(pod, corev1.EventTypeWarning, "FailedMount", err.Error())
+		a.queue.AddAfter(key, 2*time.Second)
+		return 0, a.writeStatus(ctx, pod, sbStatus.Status, nil, nil)
+	}
 
 	byName, err := a.podContainers(ctx, pod.UID)
 	if err != nil {
 		return 0, err
 	}
+	podIP := sbStatus.Status.GetNetwork().GetIp()
+	if pod.Spec.HostNetwork {
+		podIP = a.nodeIP()
+	}
 	waits := map[string]waiting{}
-	var requeue time.Duration
+	initDone, requeue, err := a.syncInitContainers(ctx, pod, sb.Id, sbCfg, byName, podIP, waits)
+	if err != nil {
+		return 0, err
+	}
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
-		hist := byName[c.Name]
-		var latest *runtimeapi.Container
-		if len(hist) > 0 {
-			latest = hist[len(hist)-1]
-		}
-		var next uint32
-		switch {
-		case latest == nil:
-		case latest.State == runtimeapi.ContainerState_CONTAINER_CREATED && latest.PodSandboxId == sb.Id:
-			// Created but never started (agent died in between): start it.
-			if _, err := a.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: latest.Id}); err != nil {
-				return 0, fmt.Errorf("StartContainer: %w", err)
-			}
-			continue
-		case latest.State == runtimeapi.ContainerState_CONTAINER_RUNNING && latest.PodSandboxId == sb.Id:
-			continue
-		default:
-			st, err := a.rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: latest.Id})
-			if err != nil {
-				return 0, fmt.Errorf("ContainerStatus: %w", err)
-			}
-			if latest.PodSandboxId == sb.Id && !shouldRestart(pod.Spec.RestartPolicy, st.Status.GetExitCode()) {
-				continue
-			}
-			bkey := string(pod.UID) + "/" + c.Name
-			if wait, in := a.inBackoff(bkey, st.Status); in {
-				waits[c.Name] = waiting{"CrashLoopBackOff", fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", a.backoffDelay(bkey), c.Name, pod.Name, pod.Namespace, pod.UID)}
-				a.recorder.Eventf(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", c.Name, pod.Name, pod.Namespace, pod.UID)
-				requeue = minPositive(requeue, wait)
-				continue
-			}
-			next = latest.Metadata.GetAttempt() + 1
-		}
-		imageRef, w := a.ensureImage(ctx, pod, c)
-		if w != nil {
-			waits[c.Name] = *w
-			requeue = minPositive(requeue, time.Second)
+		if !initDone {
+			waits[c.Name] = waiting{reason: "PodInitializing"}
 			continue
 		}
-		if err := a.startContainer(ctx, pod, c, sb.Id, sbCfg, imageRef, next); err != nil {
-			waits[c.Name] = waiting{"CreateContainerError", err.Error()}
-			a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
-			requeue = minPositive(requeue, 5*time.Second)
-			continue
+		r, err := a.syncContainer(ctx, pod, c, sb.Id, sbCfg, byName[c.Name], podIP, waits, func(code int32) bool { return shouldRestart(pod.Spec.RestartPolicy, code) })
+		if err != nil {
+			return 0, err
 		}
-		if next > 0 {
-			a.noteRestart(string(pod.UID) + "/" + c.Name)
+		if r > 0 {
+			requeue = minPositive(requeue, r)
 		}
 	}
 	byName, err = a.podContainers(ctx, pod.UID)
 	if err != nil {
 		return 0, err
 	}
+	a.ensureProbes(ctx, pod, byName, podIP)
+	if hasDeadline {
+		requeue = minPositive(requeue, left)
+	}
 	return requeue, a.writeStatus(ctx, pod, sbStatus.Status, byName, waits)
+}
+
+// syncContainer brings one container of the pod to where it should be:
+// started if missing, restarted (after its back-off) when it exited and
+// restart says so, killed when it failed its liveness or startup probe.
+// It returns how soon to look again.
+func (a *Agent) syncContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sandboxID string, sbCfg *runtimeapi.PodSandboxConfig,
+	hist []*runtimeapi.Container, podIP string, waits map[string]waiting, restart func(exitCode int32) bool) (time.Duration, error) {
+	var latest *runtimeapi.Container
+	if len(hist) > 0 {
+		latest = hist[len(hist)-1]
+	}
+	var next uint32
+	switch {
+	case latest == nil:
+	case latest.State == runtimeapi.ContainerState_CONTAINER_CREATED && latest.PodSandboxId == sandboxID:
+		// Created but never started (agent died in between): start it.
+		if _, err := a.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: latest.Id}); err != nil {
+			return 0, fmt.Errorf("StartContainer: %w", err)
+		}
+		return 0, nil
+	case latest.State == runtimeapi.ContainerState_CONTAINER_RUNNING && latest.PodSandboxId == sandboxID:
+		if kind, failed := a.probeFailure(c, latest.Id); failed {
+			// Killed; the exit brings it back here to be restarted.
+			a.killContainerAsync(ctx, pod, c, latest.Id, podIP, containerGrace(pod, kind.of(c)),
+				fmt.Sprintf("Container %s failed %s probe, will be restarted", c.Name, strings.ToLower(kind.String())))
+		}
+		return 0, nil
+	default:
+		st, err := a.rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: latest.Id})
+		if err != nil {
+			return 0, fmt.Errorf("ContainerStatus: %w", err)
+		}
+		if latest.PodSandboxId == sandboxID && !restart(st.Status.GetExitCode()) {
+			return 0, nil
+		}
+		bkey := string(pod.UID) + "/" + c.Name
+		if wait, in := a.inBackoff(bkey, st.Status); in {
+			waits[c.Name] = waiting{"CrashLoopBackOff", fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", a.backoffDelay(bkey), c.Name, pod.Name, pod.Namespace, pod.UID)}
+			a.recorder.Eventf(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s_%s(%s)", c.Name, pod.Name, pod.Namespace, pod.UID)
+			return wait, nil
+		}
+		next = latest.Metadata.GetAttempt() + 1
+	}
+	imageRef, w := a.ensureImage(ctx, pod, c)
+	if w != nil {
+		waits[c.Name] = *w
+		return time.Second, nil
+	}
+	if err := a.startContainer(ctx, pod, c, sandboxID, sbCfg, imageRef, next); err != nil {
+		reason := "CreateContainerError"
+		if errors.As(err, new(configError)) {
+			reason = "CreateContainerConfigError"
+		}
+		waits[c.Name] = waiting{reason, err.Error()}
+		a.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		return 5 * time.Second, nil
+	}
+	if next > 0 {
+		a.noteRestart(string(pod.UID) + "/" + c.Name)
+	}
+	a.postStart(ctx, pod, c, next, podIP)
+	return 0, nil
 }
 
 func shouldRestart(policy corev1.RestartPolicy, exitCode int32) bool {
@@ -282,18 +336,10 @@ func (a *Agent) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Cont
 }
 
 func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sandboxID string, sbCfg *runtimeapi.PodSandboxConfig, imageRef string, attempt uint32) error {
-	// Env values may refer to the variables defined before them; command
-	// and args to all of them.
-	var envs []*runtimeapi.KeyValue
-	defined := map[string]string{}
-	lookup := func(k string) (string, bool) { v, ok := defined[k]; return v, ok }
-	for _, e := range c.Env {
-		if e.ValueFrom != nil {
-			continue // ConfigMap/Secret/downward API refs: later work
-		}
-		v := expand(e.Value, lookup)
-		defined[e.Name] = v
-		envs = append(envs, &runtimeapi.KeyValue{Key: e.Name, Value: []byte(v)})
+	vols := a.podVolumes(pod.UID)
+	envs, lookup, err := a.containerEnv(ctx, pod, c, vols.info)
+	if err != nil {
+		return err
 	}
 	expandAll := func(in []string) []string {
 		var out []string
@@ -301,6 +347,10 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.C
 			out = append(out, expand(s, lookup))
 		}
 		return out
+	}
+	mounts, err := a.volumes.Mounts(pod, c, vols.paths, func(s string) string { return expand(s, lookup) })
+	if err != nil {
+		return configError{err}
 	}
 	if err := os.MkdirAll(filepath.Join(sbCfg.LogDirectory, c.Name), 0o755); err != nil {
 		return err
@@ -316,6 +366,9 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.C
 		}
 		sc.ReadonlyRootfs = ptr.Deref(s.ReadOnlyRootFilesystem, false)
 	}
+	if err := a.applySecurity(ctx, pod, c, imageRef, sc); err != nil {
+		return err
+	}
 	cfg := &runtimeapi.ContainerConfig{
 		Metadata:   &runtimeapi.ContainerMetadata{Name: c.Name, Attempt: attempt},
 		Image:      &runtimeapi.ImageSpec{Image: imageRef, UserSpecifiedImage: c.Image},
@@ -323,6 +376,7 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.C
 		Args:       expandAll(c.Args),
 		WorkingDir: c.WorkingDir,
 		Envs:       envs,
+		Mounts:     mounts,
 		Labels: map[string]string{
 			labelPodName: pod.Name, labelPodNamespace: pod.Namespace, labelPodUID: string(pod.UID), labelContainerName: c.Name,
 		},
@@ -331,7 +385,7 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.C
 		Stdin:       c.Stdin,
 		StdinOnce:   c.StdinOnce,
 		Tty:         c.TTY,
-		Linux:       &runtimeapi.LinuxContainerConfig{SecurityContext: sc},
+		Linux:       &runtimeapi.LinuxContainerConfig{SecurityContext: sc, Resources: linuxResources(pod, c, memTotal())},
 	}
 	resp, err := a.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sandboxID, Config: cfg, SandboxConfig: sbCfg})
 	if err != nil {
@@ -447,16 +501,14 @@ func (a *Agent) podContainers(ctx context.Context, uid types.UID) (map[string][]
 // terminatePod stops a deleted pod's containers within its grace period,
 // removes its sandboxes, and then tells the API server the pod is gone.
 func (a *Agent) terminatePod(ctx context.Context, pod *corev1.Pod) error {
-	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
-	if pod.Spec.TerminationGracePeriodSeconds != nil {
-		grace = *pod.Spec.TerminationGracePeriodSeconds
-	}
-	if pod.DeletionGracePeriodSeconds != nil {
-		grace = *pod.DeletionGracePeriodSeconds
-	}
-	if err := a.killPod(ctx, pod.UID, grace, pod); err != nil {
+	a.lc.probes.stopPod(pod.UID)
+	if err := a.killPod(ctx, pod.UID, deletionGrace(pod), pod); err != nil {
 		return err
 	}
+	if err := a.teardownVolumes(pod.UID); err != nil {
+		return err
+	}
+	a.lc.probes.stopPod(pod.UID) // any that a sync racing with the deletion started
 	err := a.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
 		GracePeriodSeconds: ptr.To[int64](0), Preconditions: &metav1.Preconditions{UID: &pod.UID},
 	})
@@ -475,44 +527,29 @@ func (a *Agent) terminatePod(ctx context.Context, pod *corev1.Pod) error {
 }
 
 // killPod stops every container of the pod (in parallel, each with the
-// grace period) and then stops and removes its sandboxes.
+// grace period, its preStop hook run first) and then stops and removes its
+// sandboxes.
 func (a *Agent) killPod(ctx context.Context, uid types.UID, grace int64, pod *corev1.Pod) error {
 	byName, err := a.podContainers(ctx, uid)
 	if err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for name, cs := range byName {
-		for _, c := range cs {
-			if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
-				continue
-			}
-			if pod != nil {
-				a.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", name)
-			}
-			wg.Add(1)
-			go func(id string) {
-				defer wg.Done()
-				cctx, cancel := context.WithTimeout(ctx, time.Duration(grace)*time.Second+30*time.Second)
-				defer cancel()
-				if _, err := a.rt.StopContainer(cctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: grace}); err != nil {
-					select {
-					case errs <- fmt.Errorf("StopContainer %s: %w", id, err):
-					default:
-					}
-				}
-			}(c.Id)
+	// The main containers first, then the sidecars (upstream's order).
+	sidecar := func(name string) bool {
+		if pod == nil {
+			return false
 		}
+		for i := range pod.Spec.InitContainers {
+			if pod.Spec.InitContainers[i].Name == name {
+				return isSidecar(&pod.Spec.InitContainers[i])
+			}
+		}
+		return false
 	}
-	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	if len(all) > 0 {
-		return errors.Join(all...)
+	for _, sidecars := range []bool{false, true} {
+		if err := a.stopContainers(ctx, pod, byName, grace, func(name string) bool { return sidecar(name) == sidecars }); err != nil {
+			return err
+		}
 	}
 	sbs, err := a.podSandboxes(ctx, uid)
 	if err != nil {
@@ -529,9 +566,57 @@ func (a *Agent) killPod(ctx context.Context, uid types.UID, grace int64, pod *co
 	return nil
 }
 
+// stopContainers kills the pod's running containers whose names match, in
+// parallel, each with the grace period.
+func (a *Agent) stopContainers(ctx context.Context, pod *corev1.Pod, byName map[string][]*runtimeapi.Container, grace int64, match func(string) bool) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for name, cs := range byName {
+		if !match(name) {
+			continue
+		}
+		for _, c := range cs {
+			if c.State != runtimeapi.ContainerState_CONTAINER_RUNNING {
+				continue
+			}
+			var spec *corev1.Container
+			podIP := ""
+			if pod != nil {
+				spec = specByName(pod, name)
+				podIP = pod.Status.PodIP
+			}
+			wg.Add(1)
+			go func(id, name string) {
+				defer wg.Done()
+				if err := a.killContainer(ctx, pod, spec, id, name, podIP, grace, ""); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}(c.Id, name)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	if len(all) > 0 {
+		return errors.Join(all...)
+	}
+	return nil
+}
+
 // cleanupOrphans removes sandboxes of pods that no longer exist in the API
 // (force-deleted, or deleted while the agent was down).
 func (a *Agent) cleanupOrphans(ctx context.Context) {
+	// One round at a time (periodic and after a force deletion).
+	if !a.lc.orphans.TryLock() {
+		return
+	}
+	defer a.lc.orphans.Unlock()
 	pods, err := a.pods.List(labels.Everything())
 	if err != nil {
 		return
@@ -551,9 +636,27 @@ func (a *Agent) cleanupOrphans(ctx context.Context) {
 			continue
 		}
 		done[uid] = true
+		a.lc.probes.stopPod(types.UID(uid))
 		a.log.Info("removing sandbox of a pod that no longer exists", "pod", sb.Metadata.GetNamespace()+"/"+sb.Metadata.GetName(), "uid", uid)
 		if err := a.killPod(ctx, types.UID(uid), 2, nil); err != nil {
 			a.log.Warn("removing orphaned pod", "uid", uid, "err", err)
+			known[uid] = true // its volumes stay until its containers are gone
+		}
+	}
+	// Volumes of pods that are gone and have no sandbox left.
+	uids, err := a.volumes.PodUIDs()
+	if err != nil {
+		a.log.Warn("listing pod directories", "err", err)
+	}
+	for _, uid := range uids {
+		if known[string(uid)] {
+			continue
+		}
+		if sbs, err := a.podSandboxes(ctx, uid); err != nil || len(sbs) > 0 {
+			continue
+		}
+		if err := a.teardownVolumes(uid); err != nil {
+			a.log.Warn("removing the volumes of a pod that no longer exists", "uid", uid, "err", err)
 		}
 	}
 }
@@ -592,10 +695,43 @@ func (a *Agent) writeStatus(ctx context.Context, pod *corev1.Pod, sb *runtimeapi
 		statuses = append(statuses, cs)
 	}
 	status.ContainerStatuses = statuses
+	var initStatuses []corev1.ContainerStatus
+	for _, c := range pod.Spec.InitContainers {
+		cs, err := a.containerStatus(ctx, c, byName[c.Name], waits)
+		if err != nil {
+			return err
+		}
+		if !isSidecar(&c) {
+			// A regular init container is ready once it completed.
+			cs.Ready = cs.State.Terminated != nil && cs.State.Terminated.ExitCode == 0
+		} else if !cs.Ready {
+			notReady = append(notReady, c.Name)
+		}
+		initStatuses = append(initStatuses, cs)
+	}
+	status.InitContainerStatuses = initStatuses
+	mainStarted := false
+	for _, c := range pod.Spec.Containers {
+		mainStarted = mainStarted || len(byName[c.Name]) > 0
+	}
+	initialized, initFailed, pending := initStatus(pod, initStatuses, mainStarted)
 	status.Phase = podPhase(pod, statuses)
+	switch {
+	case pod.Status.Phase == corev1.PodFailed && pod.Status.Reason != "":
+		status.Phase = corev1.PodFailed // failed by the agent (DeadlineExceeded)
+	case initFailed:
+		status.Phase = corev1.PodFailed
+	case !initialized:
+		status.Phase = corev1.PodPending
+	}
+	status.QOSClass = qosClass(pod)
 	sandboxReady := sb != nil && sb.State == runtimeapi.PodSandboxState_SANDBOX_READY
 	setCondition(&status, corev1.PodReadyToStartContainers, sandboxReady, "", "", now)
-	setCondition(&status, corev1.PodInitialized, true, "", "", now)
+	if initialized {
+		setCondition(&status, corev1.PodInitialized, true, "", "", now)
+	} else {
+		setCondition(&status, corev1.PodInitialized, false, "ContainersNotInitialized", initContainersMessage(pending), now)
+	}
 	reason, msg := "", ""
 	if len(notReady) > 0 {
 		reason, msg = "ContainersNotReady", fmt.Sprintf("containers with unready status: [%s]", strings.Join(notReady, " "))
@@ -669,6 +805,9 @@ func (a *Agent) containerStatus(ctx context.Context, c corev1.Container, hist []
 	cs.ContainerID = a.runtimeName + "://" + latest.Id
 	cs.ImageID = st.Status.GetImageRef()
 	cs.State = a.toState(st.Status)
+	if t := cs.State.Terminated; t != nil && t.ExitCode != 0 && t.Message == "" && c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError {
+		t.Message = fallbackMessage(st.Status.GetLogPath())
+	}
 	if len(hist) > 1 {
 		if prev, err := a.rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: hist[len(hist)-2].Id}); err == nil {
 			cs.LastTerminationState = a.toState(prev.Status)
@@ -681,8 +820,8 @@ func (a *Agent) containerStatus(ctx context.Context, c corev1.Container, hist []
 		cs.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: w.reason, Message: w.message}}
 	}
 	running := cs.State.Running != nil
-	cs.Ready = running
-	cs.Started = ptr.To(running)
+	cs.Started = ptr.To(running && a.containerStarted(&c, latest.Id))
+	cs.Ready = running && a.containerReady(&c, latest.Id)
 	return cs, nil
 }
 

@@ -154,3 +154,34 @@ func ObjectLister(store storage.Store) func(ctx context.Context, gvr schema.Grou
 		return out, nil
 	}
 }
+
+// ServiceAccountGetter reads a service account for the ServiceAccount
+// admission plugin (nil, nil when there is none): from the watch cache,
+// and from etcd when the cache has not seen it yet.
+func ServiceAccountGetter(store storage.Store) func(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
+	res := registry.Lookup("", "v1", "serviceaccounts")
+	return func(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
+		get := store.Get
+		if c, ok := store.(interface {
+			GetAny(context.Context, string) (runtime.Object, error)
+		}); ok {
+			get = c.GetAny
+		}
+		key := storageKey(res, namespace, name)
+		obj, err := get(ctx, key)
+		if errors.Is(err, storage.ErrNotFound) {
+			obj, err = store.Get(ctx, key)
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		sa, ok := obj.(*corev1.ServiceAccount)
+		if !ok {
+			return nil, errors.New("stored service account is not a v1 ServiceAccount")
+		}
+		return sa, nil
+	}
+}

@@ -46,6 +46,16 @@ func (s *Server) authenticate(r *http.Request) (User, bool) {
 				return u, true
 			}
 		}
+		if looksLikeJWT(token) {
+			if u, ok := s.serviceAccountUser(r.Context(), token); ok {
+				u.Groups = append(u.Groups, "system:authenticated")
+				return u, true
+			}
+		}
+		if u, ok := s.bootstrapTokenUser(r.Context(), token); ok {
+			u.Groups = append(u.Groups, "system:authenticated")
+			return u, true
+		}
 	}
 	return User{Name: "system:anonymous", Groups: []string{"system:unauthenticated"}}, false
 }

@@ -121,6 +121,7 @@ func subresourcesOf(res *registry.Resource) []registry.Subresource {
 		out = append(out, registry.Subresource{Name: "status", Group: res.Group, Kind: res.Kind, Verbs: statusVerbs})
 	}
 	out = append(out, res.ExtraSubresources...)
+	out = append(out, proxySubresources[res.GroupResource()]...)
 	return out
 }
 

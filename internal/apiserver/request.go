@@ -101,6 +101,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.serveResourceList(w, r, gv)
 		return
 	}
+	if s.serveNodeProxyPath(w, r, gv, rest) {
+		return
+	}
 	ns, resource, name, sub, watchPath, ok := parseResourcePath(rest)
 	if !ok {
 		s.writeError(w, r, notFoundPath())
@@ -128,6 +131,14 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	q.out = out
 	customOutput(q)
+	if err := s.authorize(q); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// Streams and proxies hijack the connection: they bypass instrument.
+	if s.servePodProxy(q) {
+		return
+	}
 	s.instrument(q, func() { s.dispatch(q) })
 }
 
@@ -168,6 +179,11 @@ func (s *Server) hasSubresource(res *registry.Resource, sub string) bool {
 			return true
 		}
 	}
+	for _, sr := range proxySubresources[res.GroupResource()] {
+		if sr.Name == sub {
+			return true
+		}
+	}
 	return false
 }
 
@@ -201,7 +217,7 @@ func (s *Server) dispatch(q *request) {
 	}
 	switch q.subresource {
 	case "":
-	case "status":
+	case "status", "approval":
 		switch q.verb {
 		case "get", "update", "patch":
 		default:
@@ -231,6 +247,13 @@ func (s *Server) dispatch(q *request) {
 			return
 		}
 		s.serveEviction(q)
+		return
+	case "token":
+		if q.verb != "create" {
+			s.writeError(q.w, q.r, methodNotSupported(gr, q.verb))
+			return
+		}
+		s.serveTokenRequest(q)
 		return
 	default:
 		s.writeError(q.w, q.r, notFoundPath())

@@ -516,6 +516,7 @@ func (s *Server) create(ctx context.Context, q *request, obj runtime.Object) (ru
 			return nil, 0, err
 		}
 		prepareCreate(q.res, obj)
+		stampRequester(ctx, obj)
 		if err := s.trackManagedFields(ctx, q, nil, obj); err != nil {
 			return nil, 0, err
 		}
@@ -633,7 +634,9 @@ func (s *Server) update(ctx context.Context, q *request, newObjFn func(current r
 		m.SetResourceVersion(curMeta.GetResourceVersion())
 		switch q.subresource {
 		case "status":
-			obj = applyStatusUpdate(obj, cur)
+			obj = keepApproval(applyStatusUpdate(obj, cur), cur)
+		case "approval":
+			obj = applyApproval(obj, cur)
 		case "finalize":
 			obj = applyFinalize(obj, cur)
 		default:

@@ -6,6 +6,7 @@ package apiserver
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -83,6 +84,16 @@ type Config struct {
 	// BookmarkInterval is the least time between two periodic BOOKMARK
 	// events on one watch (default one minute, as upstream).
 	BookmarkInterval time.Duration
+	// KubeletClientCert is the client certificate the server presents to
+	// kubelets (logs, exec, attach, port-forward, nodes/proxy);
+	// KubeletCA verifies their serving certificates.
+	KubeletClientCert *tls.Certificate
+	KubeletCA         *x509.CertPool
+	// ServiceAccountKey signs and verifies service account tokens
+	// (nil: none are issued or accepted); ServiceAccountIssuer is their
+	// issuer and audience (default DefaultServiceAccountIssuer).
+	ServiceAccountKey    *ecdsa.PrivateKey
+	ServiceAccountIssuer string
 }
 
 // PortRange is an inclusive range of ports.
@@ -109,6 +120,8 @@ type Server struct {
 	fieldManagers sync.Map
 	// crds serves the resources of CustomResourceDefinitions.
 	crds *apiextensions.Controller
+	// kubelet is the client for kubelet proxying (podproxy.go).
+	kubelet kubeletClient
 }
 
 // New builds an API server from cfg.
@@ -176,10 +189,11 @@ func (s *Server) routes() {
 }
 
 // anonymousPaths may be read without credentials, like upstream's
-// system:public-info-viewer role allows.
+// system:public-info-viewer role allows, and cluster-info for joining
+// nodes (authorize still limits it to a GET).
 func anonymousPath(p string) bool {
 	switch {
-	case p == "/version", p == "/healthz", p == "/livez", p == "/readyz",
+	case p == "/version", p == "/healthz", p == "/livez", p == "/readyz", p == "/api/v1/namespaces/kube-public/configmaps/cluster-info",
 		strings.HasPrefix(p, "/healthz/"), strings.HasPrefix(p, "/livez/"), strings.HasPrefix(p, "/readyz/"):
 		return true
 	}

@@ -21,6 +21,7 @@ import (
 	"skiff/internal/apiserver/admission/podsecurity"
 	"skiff/internal/apiserver/admission/priority"
 	"skiff/internal/apiserver/admission/resourcequota"
+	"skiff/internal/apiserver/admission/serviceaccount"
 	"skiff/internal/apiserver/admission/webhook"
 	"skiff/internal/apiserver/openapi"
 	"skiff/internal/registry"
@@ -56,7 +57,7 @@ func admissionChain(store storage.Store) *admission.Chain {
 	}
 	psa.Pods = apiserver.PodLister(store)
 	list := apiserver.ObjectLister(store)
-	return admission.NewChain(psa, limitranger.New(list), defaulttolerationseconds.New(0, 0), priority.New(priorityClasses(list)),
+	return admission.NewChain(psa, limitranger.New(list), serviceaccount.New(apiserver.ServiceAccountGetter(store)), defaulttolerationseconds.New(0, 0), priority.New(priorityClasses(list)),
 		defaultstorageclass.New(list), resourcequota.New(list), webhook.New(webhookSources(store, list)))
 }
 

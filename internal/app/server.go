@@ -23,6 +23,8 @@ import (
 
 	"skiff/internal/agent"
 	"skiff/internal/apiserver"
+	"skiff/internal/controller/bootstrapsigner"
+	"skiff/internal/controller/certificates"
 	"skiff/internal/controller/cronjob"
 	"skiff/internal/controller/daemonset"
 	"skiff/internal/controller/deployment"
@@ -192,6 +194,25 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	if err != nil {
 		return err
 	}
+	// The API server's identity toward kubelets (logs, exec, port-forward).
+	kubeletClient, err := pki.LoadOrIssue(filepath.Join(tlsDir, "client-kube-apiserver-kubelet-client.crt"), filepath.Join(tlsDir, "client-kube-apiserver-kubelet-client.key"), nil,
+		func() (*pki.KeyPair, error) {
+			return ca.IssueClient("kube-apiserver-kubelet-client", []string{"system:masters"})
+		})
+	if err != nil {
+		return fmt.Errorf("kubelet client certificate: %w", err)
+	}
+	kubeletClientTLS, err := kubeletClient.TLS()
+	if err != nil {
+		return err
+	}
+
+	// Signs service account tokens. Servers sharing a datastore must share
+	// this key (copy it) for their tokens to be accepted by each other.
+	saKey, err := pki.LoadOrCreateKey(filepath.Join(tlsDir, "service-account.key"))
+	if err != nil {
+		return fmt.Errorf("service account key: %w", err)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -226,6 +247,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 	api, err := apiserver.New(apiserver.Config{
 		BindAddress: cfg.BindAddress, Port: cfg.HTTPSPort,
 		ServingCert: servingTLS, ClientCA: ca.CertPool(),
+		KubeletClientCert: &kubeletClientTLS, KubeletCA: ca.CertPool(), ServiceAccountKey: saKey,
 		Store: store, Hooks: APIHooks(store),
 		AdvertiseAddress: advertise, ServiceCIDR: serviceNet, NodePortRange: portRange,
 		Registerer: reg, Gatherer: reg, Logger: log,
@@ -250,7 +272,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		// The controllers run together under one leader lease, like
 		// upstream's controller manager; the scheduler under its own.
 		{Name: "controller-manager", Run: elected("kube-controller-manager", loopback, api.Ready(), log, func(ctx context.Context) error {
-			return runControllers(ctx, loopback, cfg, log)
+			return runControllers(ctx, loopback, cfg, ca, log)
 		})},
 		{Name: "scheduler", Run: elected("kube-scheduler", loopback, api.Ready(), log, func(ctx context.Context) error {
 			schedCfg := rest.CopyConfig(loopback)
@@ -265,6 +287,14 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 			return scheduler.New(client, log.With("component", "scheduler"), scheduler.Config{Registerer: reg}).Run(ctx)
 		})},
 		{Name: "apiserver", Run: api.Run},
+		{Name: "join-setup", Run: func(ctx context.Context) error {
+			select {
+			case <-api.Ready():
+			case <-ctx.Done():
+				return nil
+			}
+			return ensureJoinSetup(ctx, loopback, cfg.DataDir, fmt.Sprintf("https://%s", net.JoinHostPort(advertise.String(), fmt.Sprint(cfg.HTTPSPort))), ca.CertPEM, log)
+		}},
 		{Name: "etcd-compactor", Run: ds.Run},
 		{Name: "etcd-watchdog", Run: func(ctx context.Context) error {
 			select {
@@ -295,13 +325,50 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		if agentCfg.NodeIP == "" {
 			agentCfg.NodeIP = advertise.String()
 		}
+		if agentCfg.ServingCert == nil {
+			// The kubelet server's certificate, from the cluster CA.
+			kubeletIPs := []net.IP{net.IPv4(127, 0, 0, 1)}
+			if ip := net.ParseIP(agentCfg.NodeIP); ip != nil {
+				kubeletIPs = append(kubeletIPs, ip)
+			}
+			kubeletNames := []string{"localhost"}
+			for _, n := range []string{agentCfg.NodeName, hostname} {
+				if n != "" {
+					kubeletNames = append(kubeletNames, n)
+				}
+			}
+			kp, err := pki.LoadOrIssue(filepath.Join(tlsDir, "serving-kubelet.crt"), filepath.Join(tlsDir, "serving-kubelet.key"),
+				func(c *x509.Certificate) bool { return pki.Covers(c, kubeletNames, kubeletIPs) },
+				func() (*pki.KeyPair, error) { return ca.IssueServing("kubelet", kubeletNames, kubeletIPs) })
+			if err != nil {
+				return fmt.Errorf("kubelet serving certificate: %w", err)
+			}
+			cert, err := kp.TLS()
+			if err != nil {
+				return err
+			}
+			agentCfg.ServingCert, agentCfg.ClientCA = &cert, ca.CertPool()
+		}
+		if agentCfg.NodeName == "" {
+			agentCfg.NodeName = hostname
+		}
+		nodeUser := "system:node:" + agentCfg.NodeName
+		nodeClient, err := pki.LoadOrIssue(filepath.Join(tlsDir, "client-kubelet.crt"), filepath.Join(tlsDir, "client-kubelet.key"),
+			func(c *x509.Certificate) bool { return c.Subject.CommonName == nodeUser },
+			func() (*pki.KeyPair, error) { return ca.IssueClient(nodeUser, []string{"system:nodes"}) })
+		if err != nil {
+			return fmt.Errorf("node client certificate: %w", err)
+		}
 		comps = append(comps, Component{Name: "agent", Run: func(ctx context.Context) error {
 			select {
 			case <-api.Ready():
 			case <-ctx.Done():
 				return nil
 			}
+			// The in-process node authenticates as itself, so that node
+			// authorization applies to it as to any joined node.
 			agentRest := rest.CopyConfig(loopback)
+			agentRest.CertData, agentRest.KeyData = nodeClient.CertPEM, nodeClient.KeyPEM
 			agentRest.UserAgent = "skiff-agent"
 			client, err := kubernetes.NewForConfig(agentRest)
 			if err != nil {
@@ -330,7 +397,7 @@ func WriteKubeconfig(path string, mode os.FileMode, server string, caPEM []byte,
 
 // runControllers runs every controller of the controller manager on shared
 // clients until ctx ends or one fails.
-func runControllers(ctx context.Context, loopback *rest.Config, cfg ServerConfig, log *slog.Logger) error {
+func runControllers(ctx context.Context, loopback *rest.Config, cfg ServerConfig, ca *pki.CA, log *slog.Logger) error {
 	client, err := kubernetes.NewForConfig(loopback)
 	if err != nil {
 		return err
@@ -367,6 +434,8 @@ func runControllers(ctx context.Context, loopback *rest.Config, cfg ServerConfig
 		{Name: "statefulset-controller", Run: statefulset.New(client, factory, log.With("controller", "statefulset")).Run},
 		{Name: "disruption-controller", Run: disruption.New(client, factory, log.With("controller", "disruption")).Run},
 		{Name: "resourcequota-controller", Run: resourcequota.New(client, factory, log.With("controller", "resourcequota")).Run},
+		{Name: "certificatesigningrequest-controller", Run: certificates.New(client, factory, ca, log.With("controller", "certificatesigningrequest")).Run},
+		{Name: "bootstrap-signer-controller", Run: bootstrapsigner.New(client, factory, log.With("controller", "bootstrap-signer")).Run},
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()

@@ -127,7 +127,8 @@ var builtin = []*Resource{
 		ExtraSubresources: []Subresource{{Name: "finalize", Kind: "Namespace", Verbs: []string{"update"}}}},
 	{Name: "configmaps", Kind: "ConfigMap", Singular: "configmap", ShortNames: []string{"cm"}, Namespaced: true, StoragePrefix: "configmaps"},
 	{Name: "secrets", Kind: "Secret", Singular: "secret", Namespaced: true, StoragePrefix: "secrets", Fields: []string{"type"}},
-	{Name: "serviceaccounts", Kind: "ServiceAccount", Singular: "serviceaccount", ShortNames: []string{"sa"}, Namespaced: true, StoragePrefix: "serviceaccounts"},
+	{Name: "serviceaccounts", Kind: "ServiceAccount", Singular: "serviceaccount", ShortNames: []string{"sa"}, Namespaced: true, StoragePrefix: "serviceaccounts",
+		ExtraSubresources: []Subresource{{Name: "token", Group: "authentication.k8s.io", Kind: "TokenRequest", Verbs: []string{"create"}}}},
 	{Name: "persistentvolumes", Kind: "PersistentVolume", Singular: "persistentvolume", ShortNames: []string{"pv"}, StoragePrefix: "persistentvolumes", Status: true, Fields: []string{"name"}},
 	{Name: "persistentvolumeclaims", Kind: "PersistentVolumeClaim", Singular: "persistentvolumeclaim", ShortNames: []string{"pvc"}, Namespaced: true, StoragePrefix: "persistentvolumeclaims", Status: true, Fields: []string{"name"}},
 	{Name: "events", Kind: "Event", Singular: "event", ShortNames: []string{"ev"}, Namespaced: true, StoragePrefix: "events", KeepStatusOnCreate: true, Fields: eventFields},
@@ -172,7 +173,8 @@ var builtin = []*Resource{
 	{Group: "admissionregistration.k8s.io", Name: "validatingwebhookconfigurations", Kind: "ValidatingWebhookConfiguration", Singular: "validatingwebhookconfiguration", Categories: []string{"api-extensions"}, StoragePrefix: "validatingwebhookconfigurations", Generation: true},
 	{Group: "admissionregistration.k8s.io", Name: "mutatingwebhookconfigurations", Kind: "MutatingWebhookConfiguration", Singular: "mutatingwebhookconfiguration", Categories: []string{"api-extensions"}, StoragePrefix: "mutatingwebhookconfigurations", Generation: true},
 	// certificates.k8s.io/v1
-	{Group: "certificates.k8s.io", Name: "certificatesigningrequests", Kind: "CertificateSigningRequest", Singular: "certificatesigningrequest", ShortNames: []string{"csr"}, StoragePrefix: "certificatesigningrequests", Status: true, Fields: []string{"spec.signerName"}},
+	{Group: "certificates.k8s.io", Name: "certificatesigningrequests", Kind: "CertificateSigningRequest", Singular: "certificatesigningrequest", ShortNames: []string{"csr"}, StoragePrefix: "certificatesigningrequests", Status: true, Fields: []string{"spec.signerName"},
+		ExtraSubresources: []Subresource{{Name: "approval", Group: "certificates.k8s.io", Kind: "CertificateSigningRequest", Verbs: []string{"get", "patch", "update"}}}},
 }
 
 func init() {

@@ -118,7 +118,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 
 // startNode starts a server; with separateAgent the agent runs beside it
 // (startAgent) instead of inside it.
-func startNode(t *testing.T, separateAgent bool) *node {
+func startNode(t *testing.T, separateAgent bool, opts ...func(*app.ServerConfig)) *node {
 	t.Helper()
 	// Short paths: unix socket paths are limited to 108 bytes.
 	dir, err := os.MkdirTemp("", "skiff-e2e-")
@@ -135,6 +135,9 @@ func startNode(t *testing.T, separateAgent bool) *node {
 	cfg.Agent = agent.Config{NodeName: n.name, DataDir: filepath.Join(dir, "agent"), PodLogsDir: filepath.Join(dir, "pods"), NodeIP: "127.0.0.1"}
 	if separateAgent {
 		cfg.DisableAgent = true
+	}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	level := slog.LevelWarn
 	if testing.Verbose() {
