@@ -72,6 +72,10 @@ type Config struct {
 	// SyncFrequency is how often every pod is synced again even when
 	// nothing about it changed (default 20 s).
 	SyncFrequency time.Duration
+	// ContainerLogMaxSize and ContainerLogMaxFiles bound each container's
+	// logs, as upstream's flags of the same names (10Mi, 5 files).
+	ContainerLogMaxSize  int64
+	ContainerLogMaxFiles int
 	// ServerPort is the kubelet HTTPS port (default 10250; negative: no
 	// server). It is served only with a ServingCert; ClientCA verifies
 	// the API server's client certificate.
@@ -108,6 +112,12 @@ func (c *Config) defaults() {
 	}
 	if c.SyncFrequency == 0 {
 		c.SyncFrequency = 20 * time.Second
+	}
+	if c.ContainerLogMaxSize == 0 {
+		c.ContainerLogMaxSize = 10 << 20
+	}
+	if c.ContainerLogMaxFiles == 0 {
+		c.ContainerLogMaxFiles = 5
 	}
 	if c.ServerPort == 0 {
 		c.ServerPort = 10250
@@ -295,6 +305,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); a.heartbeat(ctx) }()
 	go func() { defer wg.Done(); wait.UntilWithContext(ctx, a.relist, time.Second) }()
 	go func() { defer wg.Done(); wait.UntilWithContext(ctx, a.cleanupOrphans, 10*time.Second) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); wait.UntilWithContext(ctx, a.rotateLogs, 10*time.Second) }()
 	// Every pod is synced again periodically, as upstream's syncFrequency:
 	// this is what brings edited ConfigMaps and Secrets into mounted volumes.
 	wg.Add(1)

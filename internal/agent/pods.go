@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
+
+	"skiff/internal/agent/volume"
 )
 
 // Labels and annotations the agent puts on sandboxes and containers (the
@@ -321,7 +323,14 @@ func (a *Agent) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Cont
 	}
 	a.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulling", "Pulling image %q", c.Image)
 	start := time.Now()
-	resp, err := a.rt.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec})
+	// Each matching pull secret in turn, then anonymously, as upstream.
+	var resp *runtimeapi.PullImageResponse
+	for _, auth := range append(a.pullAuths(ctx, pod, c.Image), nil) {
+		resp, err = a.rt.PullImage(ctx, &runtimeapi.PullImageRequest{Image: spec, Auth: auth})
+		if err == nil {
+			break
+		}
+	}
 	if err != nil {
 		a.noteRestart(bkey)
 		msg := fmt.Sprintf("Failed to pull image %q: %v", c.Image, err)
@@ -351,6 +360,11 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.C
 	mounts, err := a.volumes.Mounts(pod, c, vols.paths, func(s string) string { return expand(s, lookup) })
 	if err != nil {
 		return configError{err}
+	}
+	if tl, err := a.volumes.TerminationLog(pod, c, attempt); err != nil {
+		return err
+	} else if tl != nil {
+		mounts = append(mounts, tl)
 	}
 	if err := os.MkdirAll(filepath.Join(sbCfg.LogDirectory, c.Name), 0o755); err != nil {
 		return err
@@ -805,12 +819,18 @@ func (a *Agent) containerStatus(ctx context.Context, c corev1.Container, hist []
 	cs.ContainerID = a.runtimeName + "://" + latest.Id
 	cs.ImageID = st.Status.GetImageRef()
 	cs.State = a.toState(st.Status)
+	if t := cs.State.Terminated; t != nil && t.Message == "" {
+		t.Message = volume.TerminationMessage(st.Status, c.TerminationMessagePath)
+	}
 	if t := cs.State.Terminated; t != nil && t.ExitCode != 0 && t.Message == "" && c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError {
 		t.Message = fallbackMessage(st.Status.GetLogPath())
 	}
 	if len(hist) > 1 {
 		if prev, err := a.rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: hist[len(hist)-2].Id}); err == nil {
 			cs.LastTerminationState = a.toState(prev.Status)
+			if t := cs.LastTerminationState.Terminated; t != nil && t.Message == "" {
+				t.Message = volume.TerminationMessage(prev.Status, c.TerminationMessagePath)
+			}
 		}
 	}
 	if w, ok := waits[c.Name]; ok && cs.State.Terminated != nil {

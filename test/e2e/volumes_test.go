@@ -196,6 +196,21 @@ func TestVolumesAndEnv(t *testing.T) {
 	})
 	t.Logf("configMap edit visible in the pod after %s", time.Since(edited).Round(100*time.Millisecond))
 
+	// A termination message written to terminationMessagePath reaches the
+	// container's status.
+	bye := busyboxPod("says-bye", corev1.RestartPolicyNever, "echo -n bye > /dev/termination-log; exit 3")
+	if _, err := core.Pods("default").Create(ctx, bye, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the termination message in the status", time.Minute, func() bool {
+		p, err := core.Pods("default").Get(ctx, "says-bye", metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) == 0 {
+			return false
+		}
+		term := p.Status.ContainerStatuses[0].State.Terminated
+		return term != nil && term.ExitCode == 3 && term.Message == "bye"
+	})
+
 	// Deleting the pod unmounts and removes its volumes.
 	uid := p.UID
 	if err := core.Pods("default").Delete(ctx, "vols", metav1.DeleteOptions{}); err != nil {

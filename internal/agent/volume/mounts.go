@@ -2,6 +2,7 @@ package volume
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,4 +107,62 @@ func (m *Manager) WriteHosts(pod *corev1.Pod, podIPs []string, clusterDomain str
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// TerminationLog makes the empty host file a container instance writes its
+// termination message to (terminationMessagePath) and returns its mount;
+// nil when the container mounts something there itself.
+func (m *Manager) TerminationLog(pod *corev1.Pod, c *corev1.Container, attempt uint32) (*runtimeapi.Mount, error) {
+	if c.TerminationMessagePath == "" {
+		return nil, nil
+	}
+	for _, vm := range c.VolumeMounts {
+		if vm.MountPath == c.TerminationMessagePath {
+			return nil, nil
+		}
+	}
+	dir := filepath.Join(m.PodDir(pod.UID), "containers", c.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, fmt.Sprint(attempt))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	// Any user the container runs as may write it.
+	if err := os.Chmod(path, 0o666); err != nil {
+		return nil, err
+	}
+	return &runtimeapi.Mount{ContainerPath: c.TerminationMessagePath, HostPath: path}, nil
+}
+
+// maxTerminationMessage bounds what is read of a termination message, as
+// upstream does.
+const maxTerminationMessage = 4096
+
+// TerminationMessage reads what an exited container wrote to its
+// termination message file, found through the runtime's record of its
+// mounts.
+func TerminationMessage(st *runtimeapi.ContainerStatus, path string) string {
+	if path == "" {
+		return ""
+	}
+	for _, mnt := range st.GetMounts() {
+		if mnt.ContainerPath != path {
+			continue
+		}
+		f, err := os.Open(mnt.HostPath)
+		if err != nil {
+			return ""
+		}
+		defer f.Close()
+		buf := make([]byte, maxTerminationMessage)
+		n, _ := io.ReadFull(f, buf)
+		return string(buf[:n])
+	}
+	return ""
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
 )
 
@@ -293,5 +294,32 @@ func TestTmpfsMountsAreTornDown(t *testing.T) {
 	}
 	if mps, _ := mountPoints(m.PodDir(pod.UID)); len(mps) != 0 {
 		t.Fatalf("mounts left: %v", mps)
+	}
+}
+
+func TestTerminationLog(t *testing.T) {
+	m := New(t.TempDir(), fake.NewClientset())
+	pod := testPod()
+	c := &corev1.Container{Name: "c", TerminationMessagePath: "/dev/termination-log"}
+	mnt, err := m.TerminationLog(pod, c, 2)
+	if err != nil || mnt == nil || mnt.ContainerPath != "/dev/termination-log" {
+		t.Fatalf("mount %+v, %v", mnt, err)
+	}
+	if st, err := os.Stat(mnt.HostPath); err != nil || st.Mode().Perm() != 0o666 {
+		t.Fatalf("host file: %v %v", st, err)
+	}
+	if err := os.WriteFile(mnt.HostPath, []byte(strings.Repeat("x", 5000)), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	st := &runtimeapi.ContainerStatus{Mounts: []*runtimeapi.Mount{mnt}}
+	if got := TerminationMessage(st, "/dev/termination-log"); len(got) != maxTerminationMessage {
+		t.Errorf("message of %d bytes, want it cut at %d", len(got), maxTerminationMessage)
+	}
+	if got := TerminationMessage(st, "/elsewhere"); got != "" {
+		t.Errorf("message from an unmounted path: %q", got)
+	}
+	c.VolumeMounts = []corev1.VolumeMount{{Name: "v", MountPath: "/dev/termination-log"}}
+	if mnt, err := m.TerminationLog(pod, c, 3); err != nil || mnt != nil {
+		t.Errorf("a container's own mount at the path: %+v, %v", mnt, err)
 	}
 }
