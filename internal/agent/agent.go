@@ -9,9 +9,10 @@
 // stopped (preStop, grace period) and then confirmed gone to the API server.
 //
 // The kubelet API (logs, exec, attach, port-forward) is package server,
-// started by Run.
+// started by Run; volumes are package volume; the environment is env.go;
+// joining a cluster with a bootstrap token is join.go.
 //
-// Not yet here: volumes, service account tokens, stats, and the join flow.
+// Not yet here: stats, pod-level cgroups, DNS configuration (dnsPolicy).
 package agent
 
 import (
