@@ -44,6 +44,9 @@ func (s *Server) bootstrapOnce(ctx context.Context) error {
 		if err := s.ensure(ctx, "", "namespaces", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return err
 		}
+		if err := s.ensure(ctx, "", "serviceaccounts", defaultServiceAccount(ns)); err != nil {
+			return err
+		}
 	}
 	// Upstream's built-in PriorityClasses.
 	for _, pc := range []*schedulingv1.PriorityClass{
@@ -158,4 +161,22 @@ func (s *Server) createInternal(ctx context.Context, group, resource string, obj
 		claims = s.serviceClaims(svc)
 	}
 	return s.store.Create(ctx, storageKey(res, m.GetNamespace(), m.GetName()), obj, claims)
+}
+
+// defaultServiceAccount is the account every namespace has.
+func defaultServiceAccount(ns string) *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns}}
+}
+
+// ensureDefaultServiceAccount creates a new namespace's default service
+// account along with it. The service account controller does this too
+// (and re-creates a deleted one), but only after the namespace reached its
+// informer: pods created right after their namespace would meet the
+// ServiceAccount admission plugin before the account exists, a race
+// upstream's users work around by waiting. A failure here is left to the
+// controller.
+func (s *Server) ensureDefaultServiceAccount(ctx context.Context, ns string) {
+	if err := s.ensure(ctx, "", "serviceaccounts", defaultServiceAccount(ns)); err != nil {
+		s.log.Warn("creating the default service account", "namespace", ns, "err", err)
+	}
 }

@@ -556,6 +556,9 @@ func (s *Server) create(ctx context.Context, q *request, obj runtime.Object) (ru
 			}
 			return nil, 0, toStatusError(err, q.gr(), m.GetName())
 		}
+		if ns, ok := created.(*corev1.Namespace); ok {
+			s.ensureDefaultServiceAccount(ctx, ns.Name)
+		}
 		out, err := s.prepareForOutput(q.res, created)
 		return out, http.StatusCreated, err
 	}

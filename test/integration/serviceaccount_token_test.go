@@ -73,6 +73,18 @@ func TestServiceAccountTokens(t *testing.T) {
 		t.Errorf("unknown service account: %v", err)
 	}
 
+	// A new namespace has its default account as soon as it exists, so a
+	// pod created right after it is admitted.
+	if _, err := ts.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fresh"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.Client.CoreV1().ServiceAccounts("fresh").Get(ctx, "default", metav1.GetOptions{}); err != nil {
+		t.Errorf("default service account right after its namespace: %v", err)
+	}
+	if _, err := ts.Client.CoreV1().Pods("fresh").Create(ctx, pod("first"), metav1.CreateOptions{}); err != nil {
+		t.Errorf("pod right after its namespace: %v", err)
+	}
+
 	// kubectl create token, as a user would.
 	out, err := exec.Command(skiffBin(t), "kubectl", "--kubeconfig", ts.Kubeconfig, "create", "token", "default", "--duration", "20m").CombinedOutput()
 	if err != nil {
