@@ -84,17 +84,7 @@ func (s *Server) admissionWarnings(q *request, a *admission.Attributes) {
 func NamespaceGetter(store storage.Store) func(ctx context.Context, name string) (*corev1.Namespace, error) {
 	nsRes := registry.Lookup("", "v1", "namespaces")
 	return func(ctx context.Context, name string) (*corev1.Namespace, error) {
-		get := store.Get
-		if c, ok := store.(interface {
-			GetAny(context.Context, string) (runtime.Object, error)
-		}); ok {
-			get = c.GetAny
-		}
-		key := storageKey(nsRes, "", name)
-		obj, err := get(ctx, key)
-		if errors.Is(err, storage.ErrNotFound) {
-			obj, err = store.Get(ctx, key)
-		}
+		obj, err := getCachedOrStored(ctx, store, storageKey(nsRes, "", name))
 		if err != nil {
 			return nil, toStatusError(err, nsRes.GroupResource(), name)
 		}
@@ -104,6 +94,22 @@ func NamespaceGetter(store storage.Store) func(ctx context.Context, name string)
 		}
 		return ns, nil
 	}
+}
+
+// getCachedOrStored reads key from the watch cache as it stands, and from
+// etcd when the cache has not seen it yet (a just-created object).
+func getCachedOrStored(ctx context.Context, store storage.Store, key string) (runtime.Object, error) {
+	get := store.Get
+	if c, ok := store.(interface {
+		GetAny(context.Context, string) (runtime.Object, error)
+	}); ok {
+		get = c.GetAny
+	}
+	obj, err := get(ctx, key)
+	if errors.Is(err, storage.ErrNotFound) {
+		obj, err = store.Get(ctx, key)
+	}
+	return obj, err
 }
 
 // GetNamespace returns the namespace name from the server's store.
@@ -161,17 +167,7 @@ func ObjectLister(store storage.Store) func(ctx context.Context, gvr schema.Grou
 func ServiceAccountGetter(store storage.Store) func(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
 	res := registry.Lookup("", "v1", "serviceaccounts")
 	return func(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
-		get := store.Get
-		if c, ok := store.(interface {
-			GetAny(context.Context, string) (runtime.Object, error)
-		}); ok {
-			get = c.GetAny
-		}
-		key := storageKey(res, namespace, name)
-		obj, err := get(ctx, key)
-		if errors.Is(err, storage.ErrNotFound) {
-			obj, err = store.Get(ctx, key)
-		}
+		obj, err := getCachedOrStored(ctx, store, storageKey(res, namespace, name))
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, nil
 		}

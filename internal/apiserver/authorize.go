@@ -81,12 +81,11 @@ func forbidden(q *request, u User, reason string) error {
 // nodeReadable are what every node may read, as upstream's system:node
 // role allows.
 var nodeReadable = map[string]bool{
-	"/nodes": true, "/pods": true, "/services": true, "/endpoints": true, "/namespaces": true,
+	"/services": true, "/endpoints": true, "/namespaces": true,
 	"discovery.k8s.io/endpointslices": true, "node.k8s.io/runtimeclasses": true,
 	"storage.k8s.io/csidrivers": true, "storage.k8s.io/csinodes": true, "storage.k8s.io/storageclasses": true,
 	"storage.k8s.io/volumeattachments": true, "networking.k8s.io/ingresses": true, "networking.k8s.io/networkpolicies": true,
-	"networking.k8s.io/ingressclasses": true, "coordination.k8s.io/leases": true,
-	"certificates.k8s.io/certificatesigningrequests": true,
+	"networking.k8s.io/ingressclasses": true,
 }
 
 func (s *Server) authorizeNode(q *request, u User, node string) error {

@@ -175,15 +175,7 @@ func withRV(opts *metav1.DeleteOptions, rv string) *metav1.DeleteOptions {
 }
 
 func (s *Server) getPod(ctx context.Context, q *request) (*corev1.Pod, error) {
-	obj, err := s.store.Get(ctx, storageKey(q.res, q.namespace, q.name))
-	if err != nil {
-		return nil, toStatusError(err, q.gr(), q.name)
-	}
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return nil, fmt.Errorf("stored pod %s/%s is a %T", q.namespace, q.name, obj)
-	}
-	return pod, nil
+	return s.storedPod(ctx, q.namespace, q.name)
 }
 
 func (s *Server) evict(ctx context.Context, q *request, opts *metav1.DeleteOptions) error {

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 
 	"skiff/internal/registry"
 )
@@ -105,7 +106,7 @@ func (s *Server) tokenRequest(q *request) (*authenticationv1.TokenRequest, error
 	gk := want.GroupKind()
 	spec := &tr.Spec
 	if spec.ExpirationSeconds == nil {
-		spec.ExpirationSeconds = ptrInt64(defaultTokenSeconds)
+		spec.ExpirationSeconds = ptr.To[int64](defaultTokenSeconds)
 	}
 	var errs field.ErrorList
 	if e := *spec.ExpirationSeconds; e < minTokenSeconds {
@@ -174,8 +175,6 @@ func (s *Server) tokenRequest(q *request) (*authenticationv1.TokenRequest, error
 	tr.Status = authenticationv1.TokenRequestStatus{Token: signed, ExpirationTimestamp: metav1.NewTime(claims.ExpiresAt.Time)}
 	return tr, nil
 }
-
-func ptrInt64(v int64) *int64 { return &v }
 
 func (s *Server) storedServiceAccount(ctx context.Context, ns, name string) (*corev1.ServiceAccount, error) {
 	return storedObject[*corev1.ServiceAccount](ctx, s, "serviceaccounts", ns, name)

@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"log/slog"
@@ -254,17 +253,10 @@ func cleanupHost(t *testing.T, dir string) {
 
 // unmountUnder lazily unmounts every mount below dir, deepest first.
 func unmountUnder(t *testing.T, dir string) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	defer f.Close()
 	var mounts []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
-			mounts = append(mounts, fields[4])
+	for _, m := range mountsUnder(t, dir) {
+		if m != dir {
+			mounts = append(mounts, m)
 		}
 	}
 	sort.Sort(sort.Reverse(sort.StringSlice(mounts)))

@@ -72,10 +72,18 @@ func TestNodeJoinAndAuthorization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	clientCSRs := 0
 	for _, c := range csrs.Items {
-		if c.Spec.SignerName == certificatesv1.KubeAPIServerClientKubeletSignerName && !strings.HasPrefix(c.Spec.Username, "system:bootstrap:") {
+		if c.Spec.SignerName != certificatesv1.KubeAPIServerClientKubeletSignerName {
+			continue
+		}
+		clientCSRs++
+		if !strings.HasPrefix(c.Spec.Username, "system:bootstrap:") {
 			t.Errorf("client CSR %s requested by %q, want the bootstrap token user", c.Name, c.Spec.Username)
 		}
+	}
+	if clientCSRs != 1 {
+		t.Errorf("%d node client CSRs, want the one of the single join", clientCSRs)
 	}
 
 	node, err := kubernetes.NewForConfig(joined.Rest)

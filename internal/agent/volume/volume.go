@@ -49,6 +49,9 @@ type Manager struct {
 
 	mu     sync.Mutex
 	tokens map[string]cachedToken // pod UID/audience/expiry -> token
+	// tmpfsDirs are the directories known to have their tmpfs, so that a
+	// resync does not read the mount table for every secret volume.
+	tmpfsDirs map[string]bool
 }
 
 // cachedToken is a service account token and when to get a new one.
@@ -59,7 +62,7 @@ type cachedToken struct {
 
 // New returns a manager keeping pod directories under root.
 func New(root string, client kubernetes.Interface) *Manager {
-	return &Manager{root: root, client: client, tmpfs: mountTmpfs, now: time.Now, tokens: map[string]cachedToken{}}
+	return &Manager{root: root, client: client, tmpfs: mountTmpfs, now: time.Now, tokens: map[string]cachedToken{}, tmpfsDirs: map[string]bool{}}
 }
 
 // PodDir is the pod's directory on the node.
@@ -343,14 +346,28 @@ func checkHostPath(h *corev1.HostPathVolumeSource) error {
 
 // ensureTmpfs mounts a tmpfs on dir unless one is there already.
 func (m *Manager) ensureTmpfs(dir string, size int64) error {
+	m.mu.Lock()
+	known := m.tmpfsDirs[dir]
+	m.mu.Unlock()
+	if known {
+		return nil
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	mounted, err := isMountPoint(dir)
-	if err != nil || mounted {
+	mounted, err := isMountPoint(dir) // after an agent restart it may be there
+	if err != nil {
 		return err
 	}
-	return m.tmpfs(dir, size)
+	if !mounted {
+		if err := m.tmpfs(dir, size); err != nil {
+			return err
+		}
+	}
+	m.mu.Lock()
+	m.tmpfsDirs[dir] = true
+	m.mu.Unlock()
+	return nil
 }
 
 func mountTmpfs(dir string, size int64) error {
@@ -460,6 +477,11 @@ func (m *Manager) TearDown(uid types.UID) error {
 	for k := range m.tokens {
 		if strings.HasPrefix(k, string(uid)+"/") {
 			delete(m.tokens, k)
+		}
+	}
+	for d := range m.tmpfsDirs {
+		if strings.HasPrefix(d, m.PodDir(uid)+"/") {
+			delete(m.tmpfsDirs, d)
 		}
 	}
 	m.mu.Unlock()
