@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"skiff/internal/agent"
+	"skiff/internal/app"
 )
 
 // addAgentFlags registers the node agent's flags (shared by `skiff server`
@@ -24,6 +25,7 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config) {
 	f.StringVar(&cfg.DataDir, "agent-data-dir", "/var/lib/skiff/agent", "directory for the agent's state (containerd, CNI config, images)")
 	f.StringVar(&cfg.RuntimeEndpoint, "container-runtime-endpoint", "", "CRI socket of an existing runtime (default: run containerd under the agent data dir)")
 	f.StringVar(&cfg.PodLogsDir, "pod-logs-dir", "/var/log/pods", "where container logs are written")
+	f.StringVar(&cfg.ResolvConf, "resolv-conf", "/etc/resolv.conf", "the node's resolver config: pods with dnsPolicy Default get it, cluster DNS forwards to its nameservers")
 	f.IntVar(&cfg.ServerPort, "kubelet-port", 10250, "port of the kubelet HTTPS API (logs, exec, attach, port-forward); -1: not served")
 }
 
@@ -34,6 +36,7 @@ func agentCommand() *cobra.Command {
 	var cfg agent.Config
 	var server, kubeconfig, certFile, keyFile, clientCAFile, token, tokenFile string
 	var verbose bool
+	var metricsAddr string
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run a node agent (kubelet) that runs the pods bound to this node through containerd",
@@ -99,7 +102,7 @@ func agentCommand() *cobra.Command {
 					return fmt.Errorf("--client-ca-file %s: no certificates", clientCAFile)
 				}
 			}
-			return agent.New(client, cfg).Run(ctx)
+			return app.RunNode(ctx, client, cfg, metricsAddr)
 		},
 	}
 	f := cmd.Flags()
@@ -109,9 +112,12 @@ func agentCommand() *cobra.Command {
 	f.StringVarP(&token, "token", "t", "", "join token: the server's <data-dir>/token or one from `skiff token create`")
 	f.StringVar(&tokenFile, "token-file", "", "file holding the join token")
 	f.StringVar(&cfg.NodeIP, "node-ip", "", "IP address of this node (default: the default route's)")
+	f.StringSliceVar(&cfg.ClusterDNS, "cluster-dns", []string{"10.43.0.10"}, "DNS server IPs of pods with dnsPolicy ClusterFirst")
+	f.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	f.StringVar(&certFile, "tls-cert-file", "", "the kubelet API's serving certificate (without it the kubelet API is not served)")
 	f.StringVar(&keyFile, "tls-private-key-file", "", "the key of --tls-cert-file")
 	f.StringVar(&clientCAFile, "client-ca-file", "", "CA bundle that verifies the API server's client certificate")
+	f.StringVar(&metricsAddr, "metrics-bind-address", "127.0.0.1:10249", "where the node's Prometheus metrics (network, service proxy, Go runtime) are served over HTTP; empty: not served")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd
 }

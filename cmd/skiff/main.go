@@ -39,7 +39,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serverCommand(), versionCommand(), kubectlPlaceholder(), simNodesCommand(), agentCommand(), imageCommand(), tokenCommand())
+	root.AddCommand(serverCommand(), versionCommand(), kubectlPlaceholder(), simNodesCommand(), agentCommand(), imageCommand(), tokenCommand(), upCommand(), downCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
@@ -132,6 +132,8 @@ func serverCommand() *cobra.Command {
 	f.IntVar(&cfg.PodGC.TerminatedThreshold, "terminated-pod-gc-threshold", 12500, "finished pods kept before the oldest are deleted (negative: never)")
 	f.Float64Var(&cfg.NodeLifecycle.UnhealthyZoneThreshold, "unhealthy-zone-threshold", 0.55, "share of not-ready nodes (at least 3) that makes a zone partially disrupted")
 	f.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "IPv4 range of Service cluster IPs")
+	f.StringVar(&cfg.ClusterDNS, "cluster-dns", "10.43.0.10", "cluster IP of the kube-dns Service; the server answers DNS on its address, port 53 (empty: no cluster DNS)")
+	f.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	f.StringVar(&cfg.NodePortRange, "service-node-port-range", cfg.NodePortRange, "port range of NodePort Services")
 	f.StringSliceVar(&cfg.TLSSANs, "tls-san", nil, "extra names or IPs for the serving certificate")
 	f.IntVar(&cfg.WatchCacheSize, "watch-cache-size", 0, "recent events kept per resource for watches that resume (default 10000)")

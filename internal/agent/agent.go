@@ -73,6 +73,12 @@ type Config struct {
 	// SyncFrequency is how often every pod is synced again even when
 	// nothing about it changed (default 20 s).
 	SyncFrequency time.Duration
+	// ClusterDNS, ClusterDomain and ResolvConf shape pods' resolv.conf, as
+	// kubelet's flags of the same names (default 10.43.0.10,
+	// cluster.local, /etc/resolv.conf); see dns.go.
+	ClusterDNS    []string
+	ClusterDomain string
+	ResolvConf    string
 	// ContainerLogMaxSize and ContainerLogMaxFiles bound each container's
 	// logs, as upstream's flags of the same names (10Mi, 5 files).
 	ContainerLogMaxSize  int64
@@ -122,6 +128,15 @@ func (c *Config) defaults() {
 	}
 	if c.ServerPort == 0 {
 		c.ServerPort = 10250
+	}
+	if c.ClusterDNS == nil {
+		c.ClusterDNS = []string{"10.43.0.10"}
+	}
+	if c.ClusterDomain == "" {
+		c.ClusterDomain = "cluster.local"
+	}
+	if c.ResolvConf == "" {
+		c.ResolvConf = "/etc/resolv.conf"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -13,8 +13,10 @@ import (
 const cniBridge = "skiff0"
 
 // cniConfig renders the pod network: a bridge with host-local IPAM on the
-// node's pod CIDR, the node as gateway with masquerading of traffic
-// leaving the cluster, and portmap for hostPort. (containerd brings up the
+// node's pod CIDR, the node as gateway, and portmap for hostPort.
+// Masquerading is not the bridge plugin's: it would hide pod addresses
+// from other nodes' pods too; the network component masquerades only
+// traffic that leaves the pod network. (containerd brings up the
 // loopback interface of each sandbox itself, with the loopback plugin.)
 func cniConfig(podCIDR, ipamDir string) ([]byte, error) {
 	conf := map[string]any{
@@ -25,7 +27,7 @@ func cniConfig(podCIDR, ipamDir string) ([]byte, error) {
 				"type":        "bridge",
 				"bridge":      cniBridge,
 				"isGateway":   true,
-				"ipMasq":      true,
+				"ipMasq":      false,
 				"hairpinMode": true,
 				"ipam": map[string]any{
 					"type":    "host-local",

@@ -115,6 +115,13 @@ func (a *Agent) syncPod(ctx context.Context, key string) (time.Duration, error) 
 			_, _ = a.rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: s.Id})
 		}
 		cfg := a.sandboxConfig(pod, attempt)
+		// The CRI writes the sandbox's resolv.conf once, at creation.
+		dnsCfg, err := a.podDNSConfig(pod)
+		if err != nil {
+			a.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
+			return 0, fmt.Errorf("pod DNS config: %w", err)
+		}
+		cfg.DnsConfig = dnsCfg
 		if err := os.MkdirAll(cfg.LogDirectory, 0o755); err != nil {
 			return 0, err
 		}

@@ -40,6 +40,7 @@ import (
 	"skiff/internal/controller/resourcequota"
 	"skiff/internal/controller/rootcacert"
 	"skiff/internal/controller/serviceaccount"
+	"skiff/internal/controller/servicelb"
 	"skiff/internal/controller/statefulset"
 	"skiff/internal/controller/ttlafterfinished"
 	"skiff/internal/etcd"
@@ -65,7 +66,12 @@ type ServerConfig struct {
 	// ClusterCIDR is where pod CIDRs come from, NodeCIDRMaskSize their size.
 	ClusterCIDR      string
 	NodeCIDRMaskSize int
-	DisableAgent     bool
+	// ClusterDNS is the kube-dns Service IP; with it set, the server
+	// serves cluster DNS on its advertise address, port DNSPort (53).
+	ClusterDNS    string
+	DNSPort       int
+	ClusterDomain string
+	DisableAgent  bool
 	// Agent configures the in-process node agent. It runs unless
 	// DisableAgent, and only when Agent.DataDir is set (the CLI sets it;
 	// in-process test servers leave it empty and get no agent).
@@ -317,6 +323,11 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 			return nil
 		}},
 	}
+	if cfg.ClusterDNS != "" {
+		comps = append(comps, Component{Name: "dns", Run: func(ctx context.Context) error {
+			return runDNS(ctx, cfg, loopback, advertise.String(), reg, log.With("component", "dns"))
+		}})
+	}
 	if !cfg.DisableAgent && cfg.Agent.DataDir != "" {
 		agentCfg := cfg.Agent
 		if agentCfg.Logger == nil {
@@ -324,6 +335,12 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		}
 		if agentCfg.NodeIP == "" {
 			agentCfg.NodeIP = advertise.String()
+		}
+		if cfg.ClusterDNS != "" && len(agentCfg.ClusterDNS) == 0 {
+			agentCfg.ClusterDNS = []string{cfg.ClusterDNS}
+		}
+		if agentCfg.ClusterDomain == "" {
+			agentCfg.ClusterDomain = cfg.ClusterDomain
 		}
 		if agentCfg.ServingCert == nil {
 			// The kubelet server's certificate, from the cluster CA.
@@ -359,7 +376,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		if err != nil {
 			return fmt.Errorf("node client certificate: %w", err)
 		}
-		comps = append(comps, Component{Name: "agent", Run: func(ctx context.Context) error {
+		comps = append(comps, Component{Name: "node", Run: func(ctx context.Context) error {
 			select {
 			case <-api.Ready():
 			case <-ctx.Done():
@@ -374,7 +391,11 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 			if err != nil {
 				return err
 			}
-			return agent.New(client, agentCfg).Run(ctx)
+			node, err := nodeComponents(client, agentCfg, reg, log)
+			if err != nil {
+				return err
+			}
+			return runAll(ctx, log, node)
 		}})
 	}
 	return runAll(ctx, log, comps)
@@ -418,6 +439,7 @@ func runControllers(ctx context.Context, loopback *rest.Config, cfg ServerConfig
 		{Name: "node-ipam-controller", Run: ipam.Run},
 		{Name: "garbage-collector", Run: garbagecollector.New(client, meta, log.With("controller", "garbage-collector"), garbagecollector.Config{}).Run},
 		{Name: "endpoint-controller", Run: endpoints.New(client, factory, log.With("controller", "endpoint")).Run},
+		{Name: "service-lb-controller", Run: servicelb.New(client, factory, log.With("controller", "service-lb")).Run},
 		{Name: "endpointslice-controller", Run: endpoints.NewSlices(client, factory, log.With("controller", "endpointslice")).Run},
 		{Name: "serviceaccount-controller", Run: serviceaccount.New(client, factory, log.With("controller", "serviceaccount")).Run},
 		{Name: "node-lifecycle-controller", Run: nodelifecycle.New(client, factory, cfg.NodeLifecycle, log.With("controller", "node-lifecycle")).Run},

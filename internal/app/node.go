@@ -1,0 +1,83 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/client-go/kubernetes"
+
+	"skiff/internal/agent"
+	"skiff/internal/network"
+	"skiff/internal/proxy"
+)
+
+// nodeComponents are what every node runs: the agent (kubelet), the pod
+// network's routes and masquerading, and the service proxy.
+func nodeComponents(client kubernetes.Interface, cfg agent.Config, reg prometheus.Registerer, log *slog.Logger) ([]Component, error) {
+	if cfg.NodeName == "" {
+		cfg.NodeName, _ = os.Hostname()
+	}
+	nw, err := network.New(client, network.Config{NodeName: cfg.NodeName, Logger: log.With("component", "network"), Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	px, err := proxy.New(client, proxy.Config{NodeName: cfg.NodeName, Logger: log.With("component", "proxy"), Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	return []Component{
+		{Name: "agent", Run: agent.New(client, cfg).Run},
+		{Name: "network", Run: nw.Run},
+		{Name: "proxy", Run: px.Run},
+	}, nil
+}
+
+// RunNode runs a node that is not a server (`skiff agent`) until ctx
+// ends; its metrics are served on metricsAddr (empty: not served).
+func RunNode(ctx context.Context, client kubernetes.Interface, cfg agent.Config, metricsAddr string) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	comps, err := nodeComponents(client, cfg, reg, log)
+	if err != nil {
+		return err
+	}
+	if metricsAddr != "" {
+		comps = append(comps, Component{Name: "metrics", Run: func(ctx context.Context) error {
+			return serveMetrics(ctx, metricsAddr, reg)
+		}})
+	}
+	return runAll(ctx, log, comps)
+}
+
+// serveMetrics serves /metrics over plain HTTP until ctx ends.
+func serveMetrics(ctx context.Context, addr string, g prometheus.Gatherer) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
