@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"skiff/internal/agent"
+	"skiff/internal/ingress"
 	"skiff/internal/network"
 	"skiff/internal/proxy"
 )
@@ -33,10 +34,23 @@ func nodeComponents(client kubernetes.Interface, cfg agent.Config, reg prometheu
 	if err != nil {
 		return nil, err
 	}
+	router, err := ingress.New(client, ingress.Config{NodeName: cfg.NodeName, Logger: log.With("component", "ingress"), Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
 	return []Component{
 		{Name: "agent", Run: agent.New(client, cfg).Run},
 		{Name: "network", Run: nw.Run},
 		{Name: "proxy", Run: px.Run},
+		{Name: "ingress", Run: func(ctx context.Context) error {
+			// Ports 80/443 taken by something else on this machine cost
+			// the node its ingress, not its pods.
+			if err := router.Run(ctx); err != nil && ctx.Err() == nil {
+				log.Error("the ingress router stopped; this node serves no Ingress", "err", err)
+			}
+			<-ctx.Done()
+			return nil
+		}},
 	}, nil
 }
 

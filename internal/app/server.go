@@ -44,6 +44,7 @@ import (
 	"skiff/internal/controller/statefulset"
 	"skiff/internal/controller/ttlafterfinished"
 	"skiff/internal/etcd"
+	"skiff/internal/ingress"
 	"skiff/internal/pki"
 	"skiff/internal/registry"
 	"skiff/internal/scheduler"
@@ -440,6 +441,7 @@ func runControllers(ctx context.Context, loopback *rest.Config, cfg ServerConfig
 		{Name: "garbage-collector", Run: garbagecollector.New(client, meta, log.With("controller", "garbage-collector"), garbagecollector.Config{}).Run},
 		{Name: "endpoint-controller", Run: endpoints.New(client, factory, log.With("controller", "endpoint")).Run},
 		{Name: "service-lb-controller", Run: servicelb.New(client, factory, log.With("controller", "service-lb")).Run},
+		{Name: "ingress-status-controller", Run: ingressStatus(client, log.With("controller", "ingress-status"))},
 		{Name: "endpointslice-controller", Run: endpoints.NewSlices(client, factory, log.With("controller", "endpointslice")).Run},
 		{Name: "serviceaccount-controller", Run: serviceaccount.New(client, factory, log.With("controller", "serviceaccount")).Run},
 		{Name: "node-lifecycle-controller", Run: nodelifecycle.New(client, factory, cfg.NodeLifecycle, log.With("controller", "node-lifecycle")).Run},
@@ -462,4 +464,24 @@ func runControllers(ctx context.Context, loopback *rest.Config, cfg ServerConfig
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
 	return runAll(ctx, log, comps)
+}
+
+// ingressStatus makes the default IngressClass skiff (once, kept if an
+// administrator changed it) and keeps the Ingresses' addresses.
+func ingressStatus(client kubernetes.Interface, log *slog.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		for {
+			err := ingress.EnsureClass(ctx, client)
+			if err == nil {
+				break
+			}
+			log.Error("creating the IngressClass skiff; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(2 * time.Second):
+			}
+		}
+		return ingress.NewStatusController(client, ingress.Config{Logger: log}).Run(ctx)
+	}
 }

@@ -132,8 +132,11 @@ func (c *Cluster) teardownNode(n Node) error {
 	if netnsExists(n.Netns) {
 		errs = append(errs, ip("netns", "del", n.Netns))
 	}
+	// The host end usually goes with the namespace's end, a moment later.
 	if linkExists(n.HostLink) {
-		errs = append(errs, ip("link", "del", n.HostLink))
+		if err := ip("link", "del", n.HostLink); err != nil && linkExists(n.HostLink) {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

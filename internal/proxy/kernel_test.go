@@ -67,12 +67,18 @@ func mustRun(t testing.TB, args ...string) string {
 }
 
 // runInNetns re-executes the test binary in ns with the given child role.
+// The namespace is the test's own, so the child may treat it as disposable.
 func runInNetns(t testing.TB, ns, role string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return runInNetnsTimeout(t, ns, role, 2*time.Minute)
+}
+
+func runInNetnsTimeout(t testing.TB, ns, role string, timeout time.Duration) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/"+ns, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childRoleEnv+"="+role)
+	cmd.Env = append(os.Environ(), childRoleEnv+"="+role, DisposableNetnsEnv+"=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("child %s: %v\n%s", role, err, out)
@@ -100,10 +106,31 @@ func TestKernel(t *testing.T) {
 	mustRun(t, "ip", "-n", ns, "link", "set", "veth1", "up")
 	mustRun(t, "ip", "-n", ns, "route", "add", "10.43.0.0/16", "dev", "veth0", "src", "10.99.0.1")
 
+	// A table as the vmap-dispatch version left it: the take-over must
+	// replace it in place, dropping the anonymous map with its rule.
+	oldSvc := hashedName(prefixService, "ns/web/tcp/http")
+	oldEP := hashedName(prefixEndpoint, "ns/web/tcp/http__10.99.0.9/8080")
+	old := "table ip " + TableName + " {\n" +
+		"\tchain " + oldEP + " {\n\t\tmeta l4proto tcp dnat to 10.99.0.9:8080\n\t}\n" +
+		"\tchain " + oldSvc + " {\n\t\tnumgen random mod 1 vmap { 0 : goto " + oldEP + " }\n\t}\n}\n"
+	seed := exec.Command("ip", "netns", "exec", ns, "nft", "-f", "-")
+	seed.Stdin = strings.NewReader(old)
+	if b, err := seed.CombinedOutput(); err != nil {
+		t.Fatalf("seeding the old table: %v\n%s", err, b)
+	}
+
 	out := runInNetns(t, ns, "first")
 	t.Logf("first run:\n%s", out)
+	if strings.Contains(out, "recreating") {
+		t.Errorf("take-over of the vmap-form table fell back to recreating it:\n%s", out)
+	}
 	table := mustRun(t, "ip", "netns", "exec", ns, "nft", "list", "table", "ip", TableName)
 	t.Logf("kernel table:\n%s", table)
+	for _, gone := range []string{"vmap {", oldEP} {
+		if strings.Contains(table, gone) {
+			t.Errorf("kernel table still has %q from the old table:\n%s", gone, table)
+		}
+	}
 	for _, want := range []string{"numgen random mod 3 0 goto endpoint-", "numgen random mod 2 0 goto endpoint-", "masquerade fully-random", "update @affinity-", "dnat to 10.99.0.2:8080"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("kernel table lacks %q:\n%s", want, table)
@@ -121,25 +148,58 @@ func TestKernel(t *testing.T) {
 	}
 }
 
-// BenchmarkSyncKernel1000Services is BenchmarkSync1000Services against the
-// real kernel (nft binary + netlink) in a throwaway network namespace.
-// There is no 10000 variant: the kernel resolves each rule's anonymous
-// verdict map (the numgen vmap) by walking the whole transaction, so a full
-// sync grows quadratically (1000 Services: ~1.7 s, 2000: ~8 s, 4000: ~29 s
-// on a 6.18 kernel); see README.md.
+// TestKernelSyncBench runs KernelSyncBench with 1000 Services of 10
+// endpoints in a throwaway network namespace.
+func TestKernelSyncBench(t *testing.T) {
+	ns := netns(t, "proxykbench")
+	r := kernelBenchInNetns(t, ns, 1000, 10*time.Minute)
+	t.Logf("1000 services x 10 endpoints: full %v (nft %v), incremental %v (nft %v)", r.full, r.fullNFT, r.incremental, r.incrementalNFT)
+	if r.full <= 0 || r.incremental <= 0 || r.incremental >= r.full {
+		t.Fatalf("implausible durations %+v", r)
+	}
+	if out := mustRun(t, "ip", "netns", "exec", ns, "nft", "list", "tables"); strings.Contains(out, TableName) {
+		t.Fatalf("KernelSyncBench left its table behind: %s", out)
+	}
+}
+
+// TestKernelSyncBenchRefuses checks the guards that keep KernelSyncBench
+// out of the host's network namespace. It never reaches nftables: the
+// host-namespace case runs only when this process is in PID 1's namespace.
+func TestKernelSyncBenchRefuses(t *testing.T) {
+	t.Run("without the variable", func(t *testing.T) {
+		t.Setenv(DisposableNetnsEnv, "")
+		if _, _, err := KernelSyncBench(10, 1); err == nil || !strings.Contains(err.Error(), DisposableNetnsEnv) {
+			t.Fatalf("without %s: err = %v", DisposableNetnsEnv, err)
+		}
+	})
+	t.Run("in PID 1's namespace", func(t *testing.T) {
+		self, err1 := os.Stat("/proc/self/ns/net")
+		pid1, err2 := os.Stat("/proc/1/ns/net")
+		if err1 != nil || err2 != nil || !os.SameFile(self, pid1) {
+			// Running it anyway would touch this namespace's nftables.
+			t.Skip("cannot see that this process is in PID 1's network namespace (or it is not)")
+		}
+		t.Setenv(DisposableNetnsEnv, "1")
+		if _, _, err := KernelSyncBench(10, 1); err == nil || !strings.Contains(err.Error(), "PID 1") {
+			t.Fatalf("in the host namespace: err = %v", err)
+		}
+	})
+}
+
+// BenchmarkSyncKernel1000Services and BenchmarkSyncKernel10000Services
+// are BenchmarkSync1000Services/10000Services against the real kernel (nft
+// binary + netlink) in a throwaway network namespace, through
+// KernelSyncBench.
 func BenchmarkSyncKernel1000Services(b *testing.B) { benchmarkKernel(b, 1000) }
+
+// BenchmarkSyncKernel10000Services: see BenchmarkSyncKernel1000Services.
+func BenchmarkSyncKernel10000Services(b *testing.B) { benchmarkKernel(b, 10000) }
 
 func benchmarkKernel(b *testing.B, n int) {
 	ns := netns(b, "proxybench")
 	var sum benchResult
 	for i := 0; i < b.N; i++ {
-		// A fresh table per iteration, so every full sync starts empty.
-		_ = exec.Command("ip", "netns", "exec", ns, "nft", "delete", "table", "ip", TableName).Run()
-		out := runInNetns(b, ns, "bench:"+strconv.Itoa(n))
-		var r benchResult
-		if _, err := fmt.Sscanf(out[strings.LastIndex(out, "BENCH "):], "BENCH %d %d %d %d", &r.full, &r.incremental, &r.fullNFT, &r.incrementalNFT); err != nil {
-			b.Fatalf("parsing child output %q: %v", out, err)
-		}
+		r := kernelBenchInNetns(b, ns, n, 10*time.Minute)
 		sum.full += r.full
 		sum.incremental += r.incremental
 		sum.fullNFT += r.fullNFT
@@ -148,17 +208,27 @@ func benchmarkKernel(b *testing.B, n int) {
 	reportBench(b, sum)
 }
 
+// kernelBenchInNetns runs kernelSyncBench(n, 10) in a child inside ns.
+func kernelBenchInNetns(t testing.TB, ns string, n int, timeout time.Duration) benchResult {
+	t.Helper()
+	out := runInNetnsTimeout(t, ns, "bench:"+strconv.Itoa(n), timeout)
+	var r benchResult
+	i := strings.LastIndex(out, "BENCH ")
+	if i < 0 {
+		t.Fatalf("no result in child output %q", out)
+	}
+	if _, err := fmt.Sscanf(out[i:], "BENCH %d %d %d %d", &r.full, &r.incremental, &r.fullNFT, &r.incrementalNFT); err != nil {
+		t.Fatalf("parsing child output %q: %v", out, err)
+	}
+	return r
+}
+
 // runChild is the part of TestKernel (or a kernel benchmark) that runs
 // inside the namespace.
 func runChild(role string) int {
 	if n, ok := strings.CutPrefix(role, "bench:"); ok {
 		count, _ := strconv.Atoi(n)
-		nft, err := knftables.New(knftables.IPv4Family, TableName)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "FAIL:", err)
-			return 1
-		}
-		r, err := syncBench(nft, count, 10)
+		r, err := kernelSyncBench(count, 10)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "FAIL:", err)
 			return 1

@@ -61,12 +61,19 @@ type options struct {
 	schedWait  time.Duration
 	// startupPods pods are started on one real node (podStartupBench).
 	startupPods int
-	timeout     time.Duration
-	cpuProfile  string
-	verbose     bool
+	// dnsServices names are queried from the cluster DNS; the proxy syncs
+	// proxyServices Services on the real kernel.
+	dnsServices   int
+	proxyServices []int
+	timeout       time.Duration
+	cpuProfile    string
+	verbose       bool
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == proxyChildFlag {
+		os.Exit(proxyChild(os.Args[2]))
+	}
 	var o options
 	flag.StringVar(&o.out, "out", "", "markdown report to write (empty: stdout only)")
 	flag.IntVar(&o.n, "n", 10000, "number of ConfigMaps (and raw etcd keys)")
@@ -82,22 +89,15 @@ func main() {
 	schedNodes := flag.String("sched-nodes", "1000,5000", "comma-separated node counts for the scheduling benchmark (empty: skip)")
 	flag.IntVar(&o.schedPods, "sched-pods", 10000, "pods scheduled per node count")
 	flag.DurationVar(&o.schedWait, "sched-wait", 3*time.Minute, "longest wait for every pod to be bound")
+	flag.IntVar(&o.dnsServices, "dns-services", 1000, "services the cluster DNS benchmark queries (0: skip)")
+	proxyServices := flag.String("proxy-services", "1000,10000", "comma-separated service counts for the proxy sync benchmark (root; empty: skip)")
 	flag.IntVar(&o.startupPods, "startup-pods", 100, "pods started on one real node (root, containerd) against bare CRI calls (0: skip)")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "abort the whole run after this long")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole process (client, API server and etcd)")
 	flag.BoolVar(&o.verbose, "v", false, "log the server at info level (default: warnings)")
 	flag.Parse()
-	for _, f := range strings.Split(*schedNodes, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		var n int
-		if _, err := fmt.Sscan(f, &n); err != nil || n <= 0 {
-			fmt.Fprintln(os.Stderr, "bench: -sched-nodes takes positive counts, e.g. 1000,5000")
-			os.Exit(2)
-		}
-		o.schedNodes = append(o.schedNodes, n)
-	}
+	o.schedNodes = counts("-sched-nodes", *schedNodes)
+	o.proxyServices = counts("-proxy-services", *proxyServices)
 	if o.n <= 0 || o.workers <= 0 || o.lists <= 0 || o.pods < 0 || o.watchers < 0 || o.watchEvents <= 0 || o.watchersPerConn <= 0 {
 		fmt.Fprintln(os.Stderr, "bench: -n, -workers, -lists, -watch-events and -watchers-per-conn must be positive; -pods and -watchers not negative")
 		os.Exit(2)
@@ -110,6 +110,23 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// counts parses a comma-separated list of positive counts (exits on a bad one).
+func counts(flagName, list string) []int {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		var n int
+		if _, err := fmt.Sscan(f, &n); err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "bench: %s takes positive counts, e.g. 1000,5000\n", flagName)
+			os.Exit(2)
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 func freePort() (int, error) {
@@ -431,6 +448,11 @@ func run(o options) (err error) {
 		return err
 	}
 	srv.stop = func() error { return nil }
+	if o.dnsServices > 0 || len(o.proxyServices) > 0 {
+		if rep.network, err = networkBench(ctx, stdout, o.dnsServices, o.proxyServices); err != nil {
+			return fmt.Errorf("networking: %w", err)
+		}
+	}
 	if o.startupPods > 0 {
 		if rep.startup, err = podStartupBench(ctx, stdout, o); err != nil {
 			return fmt.Errorf("pod start-up: %w", err)

@@ -92,6 +92,7 @@ type report struct {
 	fanout                                 *fanout
 	sched                                  []*schedFigures
 	startup                                *startupFigures
+	network                                *netFigures
 }
 
 func ratio(a, b float64) string {
@@ -193,6 +194,7 @@ func (r *report) markdown() string {
 	r.fanoutMarkdown(p)
 	r.schedulingMarkdown(p)
 	r.startupMarkdown(p)
+	r.networkMarkdown(p)
 
 	p("## etcd calls made by the API server\n\n")
 	p("From the server's `etcd_request_duration_seconds` metric, scraped around each phase (the scrapes themselves are not counted). `create` is the create transaction; the `get` during creates is the namespace-exists check (a linearizable read per create); `update` is the whole read-modify-write (a Get and a Txn); the `list` during the watch phase is the `limit=1` list that fetched the current resource version. Lists served from the watch cache make no recorded etcd call (a consistent list's revision read, a count-only `Get`, is not in this metric), so their phases have no rows.\n\n")

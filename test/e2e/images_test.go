@@ -21,6 +21,13 @@ const echoImage = "docker.io/skiff/echo:1"
 // as echoImage and imports it into n's containerd.
 func importEchoImage(t *testing.T, n *node) {
 	t.Helper()
+	importImage(t, filepath.Join(n.dir, "agent", "containerd", "containerd.sock"), echoArchive(t, echoImage))
+}
+
+// echoArchive builds test/images/echo as a static binary and packages it
+// as an image archive named ref.
+func echoArchive(t *testing.T, ref string) string {
+	t.Helper()
 	_, self, _, _ := runtime.Caller(0)
 	src := filepath.Join(filepath.Dir(self), "..", "images", "echo")
 	dir := t.TempDir()
@@ -37,7 +44,7 @@ func importEchoImage(t *testing.T, n *node) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := images.Image{Ref: echoImage, Entrypoint: []string{"/echo"}, Ports: []string{"9876/tcp"}, Files: files}
+	img := images.Image{Ref: ref, Entrypoint: []string{"/echo"}, Ports: []string{"9876/tcp"}, Files: files}
 	var buf bytes.Buffer
 	if err := images.WriteArchive(&buf, img); err != nil {
 		t.Fatal(err)
@@ -46,7 +53,14 @@ func importEchoImage(t *testing.T, n *node) {
 	if err := os.WriteFile(archive, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(n.dir, "agent", "containerd", "containerd.sock")
+	return archive
+}
+
+// importImage imports an image archive into the containerd at sock.
+func importImage(t *testing.T, sock, archive string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
 	if err := containerd.ImportImage(ctx, sock, archive); err != nil {
 		t.Fatal(err)
 	}

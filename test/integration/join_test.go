@@ -113,6 +113,19 @@ func TestNodeJoinAndAuthorization(t *testing.T) {
 		!strings.Contains(err.Error(), "no relationship found between node 'joiner' and this object") {
 		t.Errorf("node reading another node's pod's secret: %v", err)
 	}
+	// TLS Secrets, for the ingress router every node runs: listed only
+	// with the type selector, and only those come back.
+	if _, err := ts.Client.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "site-tls"}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{corev1.TLSCertKey: []byte("c"), corev1.TLSPrivateKeyKey: []byte("k")}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tlsList, err := node.CoreV1().Secrets("").List(ctx, metav1.ListOptions{FieldSelector: "type=kubernetes.io/tls"})
+	if err != nil || len(tlsList.Items) != 1 || tlsList.Items[0].Name != "site-tls" {
+		t.Fatalf("the node listing TLS secrets: %v %v", err, tlsList)
+	}
+	if _, err := node.CoreV1().Secrets("").List(ctx, metav1.ListOptions{FieldSelector: "type=Opaque"}); !apierrors.IsForbidden(err) {
+		t.Fatalf("the node listing Opaque secrets: %v", err)
+	}
 	if _, err := node.CoreV1().Secrets("default").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
 		t.Errorf("node listing secrets: %v", err)
 	}
