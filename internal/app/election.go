@@ -90,7 +90,9 @@ func campaign(ctx context.Context, name, id string, client kubernetes.Interface,
 	le.Run(lctx)
 	if ctx.Err() != nil {
 		if started.Load() {
-			_ = <-runErr
+			if err := <-runErr; err != nil {
+				log.Info("leader component ended with the server", "lease", name, "err", err)
+			}
 		}
 		return false, nil
 	}

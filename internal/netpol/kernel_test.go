@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -66,6 +67,9 @@ func mustRun(t *testing.T, args ...string) string {
 func childCmd(ctx context.Context, ns, role string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/"+ns, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childRoleEnv+"="+role)
+	if id, err := netnsID("/proc/self/ns/net"); err == nil {
+		cmd.Env = append(cmd.Env, parentNetnsEnv+"="+id)
+	}
 	return cmd
 }
 
@@ -237,12 +241,38 @@ func childListen(addr string) error {
 	}
 }
 
-// inHostNetns reports whether this process shares PID 1's network
-// namespace; the sync child refuses to touch nftables there.
+// parentNetnsEnv carries the test process's network namespace identity to
+// the children, so that the sync child can refuse to run in it.
+const parentNetnsEnv = "SKIFF_NETPOL_TEST_PARENT_NETNS"
+
+func netnsID(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return "", errors.New("no stat_t")
+	}
+	return fmt.Sprintf("%d:%d", st.Dev, st.Ino), nil
+}
+
+// inHostNetns reports whether this process may share the host's network
+// namespace (the test process's, or PID 1's when readable); the sync child
+// refuses to touch nftables there.
 func inHostNetns() bool {
-	self, err1 := os.Stat("/proc/self/ns/net")
-	pid1, err2 := os.Stat("/proc/1/ns/net")
-	return err1 != nil || err2 != nil || os.SameFile(self, pid1)
+	self, err := netnsID("/proc/self/ns/net")
+	if err != nil {
+		return true
+	}
+	parent := os.Getenv(parentNetnsEnv)
+	if parent == "" || parent == self {
+		return true
+	}
+	if pid1, err := netnsID("/proc/1/ns/net"); err == nil && pid1 == self {
+		return true
+	}
+	return false
 }
 
 // childSync syncs the rules of one scenario once, from a fake clientset.
