@@ -16,12 +16,14 @@ import (
 
 	"skiff/internal/agent"
 	"skiff/internal/ingress"
+	"skiff/internal/netpol"
 	"skiff/internal/network"
 	"skiff/internal/proxy"
 )
 
 // nodeComponents are what every node runs: the agent (kubelet), the pod
-// network's routes and masquerading, and the service proxy.
+// network's routes and masquerading, the service proxy, NetworkPolicy
+// enforcement and the ingress router.
 func nodeComponents(client kubernetes.Interface, cfg agent.Config, reg prometheus.Registerer, log *slog.Logger) ([]Component, error) {
 	if cfg.NodeName == "" {
 		cfg.NodeName, _ = os.Hostname()
@@ -34,6 +36,10 @@ func nodeComponents(client kubernetes.Interface, cfg agent.Config, reg prometheu
 	if err != nil {
 		return nil, err
 	}
+	policies, err := netpol.New(client, netpol.Config{NodeName: cfg.NodeName, Logger: log.With("component", "netpol"), Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
 	router, err := ingress.New(client, ingress.Config{NodeName: cfg.NodeName, Logger: log.With("component", "ingress"), Registerer: reg})
 	if err != nil {
 		return nil, err
@@ -42,6 +48,7 @@ func nodeComponents(client kubernetes.Interface, cfg agent.Config, reg prometheu
 		{Name: "agent", Run: agent.New(client, cfg).Run},
 		{Name: "network", Run: nw.Run},
 		{Name: "proxy", Run: px.Run},
+		{Name: "network-policy", Run: policies.Run},
 		{Name: "ingress", Run: func(ctx context.Context) error {
 			// Ports 80/443 taken by something else on this machine cost
 			// the node its ingress, not its pods.

@@ -79,7 +79,12 @@ func (c *Cluster) setupNode(n Node) error {
 			return err
 		}
 	}
-	if !linkExists(n.HostLink) {
+	// A namespace made again (after a reboot, or deleted by hand) has no
+	// eth0 while the old pair's host end may linger for a moment.
+	if exec.Command("ip", "-n", n.Netns, "link", "show", "eth0").Run() != nil {
+		if linkExists(n.HostLink) {
+			_ = ip("link", "del", n.HostLink)
+		}
 		if err := ip("link", "add", n.HostLink, "type", "veth", "peer", "name", "eth0", "netns", n.Netns); err != nil {
 			return err
 		}

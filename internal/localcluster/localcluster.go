@@ -331,14 +331,18 @@ func (c *Cluster) Client() (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(rc)
 }
 
-// WaitReady waits until every node of the cluster is Ready.
+// WaitReady waits until every node of the cluster is Ready, as reported
+// after the call began: a resumed cluster's Nodes still say Ready from
+// before its processes stopped.
 func (c *Cluster) WaitReady(ctx context.Context) error {
 	client, err := c.Client()
 	if err != nil {
 		return err
 	}
+	// Heartbeats have a one-second resolution.
+	since := time.Now().Add(-time.Second)
 	for {
-		notReady := c.notReady(ctx, client)
+		notReady := c.notReady(ctx, client, since)
 		if len(notReady) == 0 {
 			return nil
 		}
@@ -355,23 +359,24 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 	}
 }
 
-func (c *Cluster) notReady(ctx context.Context, client kubernetes.Interface) []string {
+func (c *Cluster) notReady(ctx context.Context, client kubernetes.Interface, since time.Time) []string {
 	var out []string
 	for _, n := range c.Nodes {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		nd, err := client.CoreV1().Nodes().Get(cctx, n.Name, metav1.GetOptions{})
 		cancel()
-		if err != nil || !nodeReady(nd) {
+		if err != nil || !nodeReady(nd, since) {
 			out = append(out, n.Name)
 		}
 	}
 	return out
 }
 
-func nodeReady(nd *corev1.Node) bool {
+// nodeReady says whether the node reported itself Ready at since or later.
+func nodeReady(nd *corev1.Node, since time.Time) bool {
 	for _, cond := range nd.Status.Conditions {
 		if cond.Type == corev1.NodeReady {
-			return cond.Status == corev1.ConditionTrue
+			return cond.Status == corev1.ConditionTrue && !cond.LastHeartbeatTime.Time.Before(since)
 		}
 	}
 	return false
@@ -404,9 +409,5 @@ func tail(path string, lines int) string {
 	if err != nil {
 		return ""
 	}
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
+	return tailString(string(data), lines)
 }

@@ -258,7 +258,7 @@ func Down(ctx context.Context, cfg Config, keepState bool) error {
 		wg.Add(1)
 		go func(n Node) {
 			defer wg.Done()
-			if err := removePods(ctx, filepath.Join(n.Dir, "agent", "containerd", "containerd.sock")); err != nil {
+			if err := c.removePods(ctx, n); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("node %s: removing pods: %w", n.Name, err))
 				mu.Unlock()
@@ -296,28 +296,64 @@ func Down(ctx context.Context, cfg Config, keepState bool) error {
 	return errors.Join(errs...)
 }
 
-// removePods stops and removes every pod sandbox of one containerd, so
-// that its containers end and their network namespaces and mounts go.
-func removePods(ctx context.Context, socket string) error {
-	if _, err := os.Stat(socket); err != nil {
+// removePods stops and removes every pod sandbox of the node's
+// containerd, so that its containers end and their network namespaces and
+// mounts go. A node that was killed has no containerd running: one is
+// started on the node's config for the cleanup (it is stopped with the
+// node's other processes).
+func (c *Cluster) removePods(ctx context.Context, n Node) error {
+	dir := filepath.Join(n.Dir, "agent", "containerd")
+	conf := filepath.Join(dir, "config.toml")
+	if _, err := os.Stat(conf); err != nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient("unix://"+filepath.Join(dir, "containerd.sock"), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
 	}
 	defer func() { _ = conn.Close() }()
 	rt := runtimeapi.NewRuntimeServiceClient(conn)
-	list, err := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	list := func() (*runtimeapi.ListPodSandboxResponse, error) {
+		lctx, lcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer lcancel()
+		return rt.ListPodSandbox(lctx, &runtimeapi.ListPodSandboxRequest{})
+	}
+	resp, err := list()
 	if err != nil {
-		// containerd is not running: nothing of it can be removed here;
-		// the processes and mounts are cleaned up after.
-		return nil
+		// Its pods' network links were in the node's namespace: it must
+		// exist for their removal (Down deletes it after).
+		if !netnsExists(n.Netns) {
+			if err := ip("netns", "add", n.Netns); err != nil {
+				return err
+			}
+		}
+		cmd := exec.Command("nsenter", "--net=/run/netns/"+n.Netns, "containerd", "--config", conf)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		var logBuf strings.Builder
+		cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("starting containerd for the cleanup: %w", err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		defer func() { _ = cmd.Process.Kill(); <-exited }()
+		for resp == nil {
+			if resp, err = list(); err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("containerd for the cleanup: %w", err)
+			case <-exited:
+				return fmt.Errorf("containerd for the cleanup exited: %s", tailString(logBuf.String(), 5))
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
 	}
 	var errs []error
-	for _, sb := range list.Items {
+	for _, sb := range resp.Items {
 		if _, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.Id}); err != nil {
 			errs = append(errs, err)
 			continue
@@ -377,4 +413,13 @@ func pointsTo(path, serverIP string) bool {
 		}
 	}
 	return false
+}
+
+// tailString is the last lines of s.
+func tailString(s string, lines int) string {
+	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
 }

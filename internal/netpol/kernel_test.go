@@ -195,6 +195,15 @@ func TestKernel(t *testing.T) {
 			t.Logf("sync %s:\n%s", sc.name, out)
 		}
 		expect(sc.name, sc.want)
+		if sc.name == "deny" {
+			// The drops are counted.
+			if out := mustRun(t, "ip", "netns", "exec", node, "nft", "list", "counter", "ip", TableName, counterDrops); strings.Contains(out, "packets 0 ") {
+				t.Errorf("drop counter did not count:\n%s", out)
+			}
+		}
+		if sc.name == "full" {
+			t.Logf("kernel table for %s:\n%s", sc.name, mustRun(t, "ip", "netns", "exec", node, "nft", "list", "table", "ip", TableName))
+		}
 		if t.Failed() {
 			t.Logf("table after %s:\n%s", sc.name, mustRun(t, "ip", "netns", "exec", node, "nft", "list", "table", "ip", TableName))
 			return

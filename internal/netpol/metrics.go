@@ -8,6 +8,7 @@ type metrics struct {
 	syncErrors   prometheus.Counter
 	isolated     *prometheus.GaugeVec
 	policies     prometheus.Gauge
+	dropped      prometheus.CounterFunc // set by New: it reads the table
 }
 
 func newMetrics() *metrics {
@@ -34,7 +35,7 @@ func newMetrics() *metrics {
 
 // register adds the metrics to r.
 func (m *metrics) register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.syncDuration, m.syncErrors, m.isolated, m.policies} {
+	for _, c := range []prometheus.Collector{m.syncDuration, m.syncErrors, m.isolated, m.policies, m.dropped} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

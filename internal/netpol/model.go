@@ -2,6 +2,7 @@ package netpol
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"sort"
 	"strings"
@@ -212,7 +213,13 @@ type builder struct {
 	in       inputs
 	warn     func(msg string, args ...any)
 	pods     []podInfo             // live, networked pods with IPv4
+	byNS     map[string][]int      // namespace -> indexes into pods
+	nsNames  []string              // namespaces with pods, in order
 	nsLabels map[string]labels.Set // namespace labels
+	// Peers and egress clauses do not depend on the selected pod: computed
+	// once per policy rule, whatever the number of pods it selects.
+	peerCache   map[string]peerSet
+	egressCache map[string][]clause
 }
 
 func (b *builder) namespaceLabels(ns string) labels.Set {
@@ -228,7 +235,8 @@ func compute(in inputs, warn func(string, ...any)) desired {
 	if warn == nil {
 		warn = func(string, ...any) {}
 	}
-	b := &builder{in: in, warn: warn, nsLabels: map[string]labels.Set{}}
+	b := &builder{in: in, warn: warn, nsLabels: map[string]labels.Set{},
+		peerCache: map[string]peerSet{}, egressCache: map[string][]clause{}}
 	for name, l := range in.namespaces {
 		s := labels.Set{}
 		for k, v := range l {
@@ -247,7 +255,21 @@ func compute(in inputs, warn func(string, ...any)) desired {
 			b.pods = append(b.pods, podInfo{pod: p, ips: ips})
 		}
 	}
-	sort.Slice(b.pods, func(i, j int) bool { return podKey(b.pods[i].pod) < podKey(b.pods[j].pod) })
+	sort.Slice(b.pods, func(i, j int) bool {
+		a, c := b.pods[i].pod, b.pods[j].pod
+		if a.Namespace != c.Namespace {
+			return a.Namespace < c.Namespace
+		}
+		return a.Name < c.Name
+	})
+	b.byNS = map[string][]int{}
+	for i, pi := range b.pods {
+		ns := pi.pod.Namespace
+		if _, ok := b.byNS[ns]; !ok {
+			b.nsNames = append(b.nsNames, ns)
+		}
+		b.byNS[ns] = append(b.byNS[ns], i)
+	}
 	policies := append([]*networkingv1.NetworkPolicy(nil), in.policies...)
 	sort.Slice(policies, func(i, j int) bool {
 		return policies[i].Namespace+"/"+policies[i].Name < policies[j].Namespace+"/"+policies[j].Name
@@ -276,16 +298,22 @@ func compute(in inputs, warn func(string, ...any)) desired {
 				if ing == nil {
 					ing = &isolated{key: podKey(pi.pod), ips: pi.ips}
 				}
-				for _, r := range np.Spec.Ingress {
-					ing.clauses = append(ing.clauses, b.ingressClauses(np, pi, r)...)
+				for i, r := range np.Spec.Ingress {
+					ing.clauses = append(ing.clauses, b.ingressClauses(np, i, pi, r)...)
 				}
 			}
 			if wantEg {
 				if eg == nil {
 					eg = &isolated{key: podKey(pi.pod), ips: pi.ips}
 				}
-				for _, r := range np.Spec.Egress {
-					eg.clauses = append(eg.clauses, b.egressClauses(np, r)...)
+				for i, r := range np.Spec.Egress {
+					key := fmt.Sprintf("%s/%s/egress/%d", np.Namespace, np.Name, i)
+					cl, ok := b.egressCache[key]
+					if !ok {
+						cl = b.egressClauses(np, b.cachedPeers(key, np, r.To), r)
+						b.egressCache[key] = cl
+					}
+					eg.clauses = append(eg.clauses, cl...)
 				}
 			}
 		}
@@ -309,13 +337,23 @@ type peerSet struct {
 	blocks []ipRange // ipBlock ranges after except (for egress named ports)
 }
 
+// cachedPeers is peers, memoised under key.
+func (b *builder) cachedPeers(key string, np *networkingv1.NetworkPolicy, list []networkingv1.NetworkPolicyPeer) peerSet {
+	if ps, ok := b.peerCache[key]; ok {
+		return ps
+	}
+	ps := b.peers(np, list)
+	b.peerCache[key] = ps
+	return ps
+}
+
 // peers resolves the from/to list of one rule of np.
 func (b *builder) peers(np *networkingv1.NetworkPolicy, list []networkingv1.NetworkPolicyPeer) peerSet {
 	if len(list) == 0 {
 		return peerSet{all: true}
 	}
 	var ps peerSet
-	selected := map[string]bool{}
+	selected := map[int]bool{}
 	for _, peer := range list {
 		if peer.IPBlock != nil {
 			r, ok := cidrRange(peer.IPBlock.CIDR)
@@ -352,30 +390,32 @@ func (b *builder) peers(np *networkingv1.NetworkPolicy, list []networkingv1.Netw
 				continue
 			}
 		}
-		for _, pi := range b.pods {
-			if nsSel == nil {
-				// podSelector alone: the policy's own namespace.
-				if pi.pod.Namespace != np.Namespace {
+		// Namespaces first: a selector is matched once per namespace.
+		namespaces := []string{np.Namespace} // podSelector alone: the policy's namespace
+		if nsSel != nil {
+			namespaces = namespaces[:0]
+			for _, ns := range b.nsNames {
+				if nsSel.Matches(b.namespaceLabels(ns)) {
+					namespaces = append(namespaces, ns)
+				}
+			}
+		}
+		for _, ns := range namespaces {
+			for _, i := range b.byNS[ns] {
+				pi := b.pods[i]
+				if selected[i] || !podSel.Matches(labels.Set(pi.pod.Labels)) {
 					continue
 				}
-			} else if !nsSel.Matches(b.namespaceLabels(pi.pod.Namespace)) {
-				continue
-			}
-			if !podSel.Matches(labels.Set(pi.pod.Labels)) {
-				continue
-			}
-			k := podKey(pi.pod)
-			if selected[k] {
-				continue
-			}
-			selected[k] = true
-			ps.pods = append(ps.pods, pi)
-			for _, ip := range pi.ips {
-				ps.ranges = append(ps.ranges, ipRange{ip, ip})
+				selected[i] = true
+				ps.pods = append(ps.pods, pi)
+				for _, ip := range pi.ips {
+					ps.ranges = append(ps.ranges, ipRange{ip, ip})
+				}
 			}
 		}
 	}
 	ps.ranges = mergeRanges(ps.ranges)
+	ps.blocks = mergeRanges(ps.blocks)
 	return ps
 }
 
@@ -433,8 +473,8 @@ func namedPort(pod *v1.Pod, name, proto string) (uint16, bool) {
 
 // ingressClauses: named ports resolve against the isolated (destination)
 // pod itself.
-func (b *builder) ingressClauses(np *networkingv1.NetworkPolicy, dst podInfo, r networkingv1.NetworkPolicyIngressRule) []clause {
-	ps := b.peers(np, r.From)
+func (b *builder) ingressClauses(np *networkingv1.NetworkPolicy, idx int, dst podInfo, r networkingv1.NetworkPolicyIngressRule) []clause {
+	ps := b.cachedPeers(fmt.Sprintf("%s/%s/ingress/%d", np.Namespace, np.Name, idx), np, r.From)
 	if !ps.all && len(ps.ranges) == 0 {
 		return nil
 	}
@@ -447,8 +487,7 @@ func (b *builder) ingressClauses(np *networkingv1.NetworkPolicy, dst podInfo, r 
 
 // egressClauses: named ports resolve against each destination pod, so they
 // become (address, protocol, port) tuples.
-func (b *builder) egressClauses(np *networkingv1.NetworkPolicy, r networkingv1.NetworkPolicyEgressRule) []clause {
-	ps := b.peers(np, r.To)
+func (b *builder) egressClauses(np *networkingv1.NetworkPolicy, ps peerSet, r networkingv1.NetworkPolicyEgressRule) []clause {
 	if !ps.all && len(ps.ranges) == 0 {
 		return nil
 	}
@@ -489,9 +528,6 @@ func (b *builder) egressClauses(np *networkingv1.NetworkPolicy, r networkingv1.N
 				continue
 			}
 			for _, ip := range pi.ips {
-				if !ps.all && !inRanges(ps.ranges, ip) {
-					continue
-				}
 				t := tuple{ip: ip, proto: proto, port: n}
 				if !seen[t] {
 					seen[t] = true
@@ -516,13 +552,10 @@ func (b *builder) egressClauses(np *networkingv1.NetworkPolicy, r networkingv1.N
 	return out
 }
 
+// inRanges reports whether ip lies in rs, which is sorted and merged.
 func inRanges(rs []ipRange, ip uint32) bool {
-	for _, r := range rs {
-		if ip >= r.lo && ip <= r.hi {
-			return true
-		}
-	}
-	return false
+	i := sort.Search(len(rs), func(i int) bool { return rs[i].hi >= ip })
+	return i < len(rs) && rs[i].lo <= ip
 }
 
 // nodeAddresses returns the node's IPv4 addresses and the gateway (.1) of

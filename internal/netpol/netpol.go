@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,7 +67,11 @@ type Enforcer struct {
 	nodes       corelisters.NodeLister
 	policies    netlisters.NetworkPolicyLister
 	kick        chan struct{}
+	// mu serialises table writes with the drop counter reads of scrapes.
+	mu          sync.Mutex
 	lastApplied string
+	applied     bool   // the table was written by this process
+	dropCarried uint64 // drops counted by tables replaced since
 }
 
 // New builds an Enforcer. It registers its informers and metrics but
@@ -95,13 +100,20 @@ func New(client kubernetes.Interface, cfg Config) (*Enforcer, error) {
 		m:    newMetrics(),
 		kick: make(chan struct{}, 1),
 	}
+	e.m.dropped = prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "skiff_netpol_dropped_packets_total",
+		Help: "Packets dropped because no NetworkPolicy allowed them.",
+	}, func() float64 { return float64(e.droppedPackets()) })
 	if cfg.Registerer != nil {
 		if err := e.m.register(cfg.Registerer); err != nil {
 			return nil, fmt.Errorf("netpol: registering metrics: %w", err)
 		}
 	}
-	e.factory = informers.NewSharedInformerFactory(client, 0)
+	// Every pod of the cluster is cached (peers may be anywhere): drop
+	// managed fields, which are never read, to save memory.
+	e.factory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripManagedFields))
 	e.nodeFactory = informers.NewSharedInformerFactoryWithOptions(client, 0,
+		informers.WithTransform(stripManagedFields),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", cfg.NodeName).String()
 		}))
@@ -125,6 +137,14 @@ func New(client kubernetes.Interface, cfg Config) (*Enforcer, error) {
 	e.policies = polInf.Lister()
 	e.nodes = nodeInf.Lister()
 	return e, nil
+}
+
+// stripManagedFields is an informer transform.
+func stripManagedFields(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
 }
 
 // trigger asks the loop for a sync; bursts collapse into one.
@@ -241,15 +261,21 @@ func (e *Enforcer) sync(ctx context.Context, force bool) error {
 	tx := e.nft.NewTransaction()
 	render(tx, d)
 	text := tx.String()
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if !force && text == e.lastApplied {
 		return nil
 	}
+	// The rewrite resets the drop counter: carry its value over.
+	before := e.tableDrops(ctx)
 	if err := e.nft.Run(ctx, tx); err != nil {
 		e.lastApplied = ""
 		e.m.syncErrors.Inc()
 		return fmt.Errorf("writing table %s: %w", TableName, err)
 	}
 	e.lastApplied = text
+	e.applied = true
+	e.dropCarried += before
 	e.m.syncDuration.Observe(time.Since(start).Seconds())
 	e.m.isolated.WithLabelValues("ingress").Set(float64(len(d.ingress)))
 	e.m.isolated.WithLabelValues("egress").Set(float64(len(d.egress)))
@@ -257,4 +283,30 @@ func (e *Enforcer) sync(ctx context.Context, force bool) error {
 	e.log.Debug("synced network policy rules", "isolatedIngress", len(d.ingress), "isolatedEgress", len(d.egress),
 		"policies", d.policies, "operations", tx.NumOperations(), "took", time.Since(start))
 	return nil
+}
+
+// tableDrops reads the table's drop counter; e.mu must be held.
+func (e *Enforcer) tableDrops(ctx context.Context) uint64 {
+	if !e.applied {
+		return 0
+	}
+	counters, err := e.nft.ListCounters(ctx)
+	if err != nil {
+		return 0
+	}
+	for _, c := range counters {
+		if c != nil && c.Name == counterDrops && c.Packets != nil {
+			return *c.Packets
+		}
+	}
+	return 0
+}
+
+// droppedPackets is the value of skiff_netpol_dropped_packets_total.
+func (e *Enforcer) droppedPackets() uint64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.dropCarried + e.tableDrops(ctx)
 }

@@ -464,6 +464,11 @@ func TestRangeHelpers(t *testing.T) {
 	if !slices.Equal(m, []ipRange{{1, 5}, {10, 20}}) {
 		t.Fatalf("merge = %+v", m)
 	}
+	for ip, want := range map[uint32]bool{0: false, 1: true, 5: true, 6: false, 9: false, 10: true, 20: true, 21: false} {
+		if got := inRanges(m, ip); got != want {
+			t.Errorf("inRanges(%d) = %v, want %v", ip, got, want)
+		}
+	}
 	if _, ok := cidrRange("fd00::/64"); ok {
 		t.Fatal("IPv6 CIDR accepted")
 	}
@@ -515,7 +520,8 @@ func TestRender(t *testing.T) {
 		"add element ip skiff-netpol ingress-pods { 10.42.1.10 : jump " + ingChain + " }",
 		"add element ip skiff-netpol egress-pods { 10.42.1.11 : jump " + egChain + " }",
 		"add rule ip skiff-netpol " + ingChain + " ip saddr { 10.42.1.11, 203.0.113.0-203.0.113.127 } meta l4proto tcp th dport { 80, 8000-8100 } return",
-		"add rule ip skiff-netpol " + ingChain + " counter drop",
+		"add rule ip skiff-netpol " + ingChain + " counter name dropped drop",
+		"add counter ip skiff-netpol dropped",
 		// remote-web is on n2 but still a destination with the named port.
 		"add rule ip skiff-netpol " + egChain + " ip daddr . meta l4proto . th dport { 10.42.1.10 . tcp . 8080, 10.42.2.30 . tcp . 8080 } return",
 	} {
@@ -583,6 +589,9 @@ func TestEnforcerRun(t *testing.T) {
 	if got := gaugeValue(t, reg, "skiff_netpol_policies", ""); got != 1 {
 		t.Errorf("policies metric = %v, want 1", got)
 	}
+	if got := gaugeValue(t, reg, "skiff_netpol_dropped_packets_total", ""); got != 0 {
+		t.Errorf("dropped packets metric = %v, want 0", got)
+	}
 
 	// A new local pod is isolated as soon as it has an IP.
 	if _, err := client.CoreV1().Pods("default").Create(ctx, mkPod("default", "late", "10.42.1.50", nil), metav1.CreateOptions{}); err != nil {
@@ -617,6 +626,9 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name, direction string) 
 				}
 			}
 			if match {
+				if c := m.GetCounter(); c != nil {
+					return c.GetValue()
+				}
 				return m.GetGauge().GetValue()
 			}
 		}
@@ -631,5 +643,61 @@ func TestNewErrors(t *testing.T) {
 	}
 	if _, err := New(fake.NewClientset(), Config{NFT: knftables.NewFake(knftables.IPv4Family, TableName)}); err == nil {
 		t.Error("empty NodeName accepted")
+	}
+}
+
+// TestDuplicateAddress: two live local pods reporting the same address
+// (a stale status) must not break the transaction.
+func TestDuplicateAddress(t *testing.T) {
+	in := inputs{
+		nodeName: testNode, node: testNodeObj(),
+		pods: []*v1.Pod{
+			mkPod("default", "old", "10.42.1.10", nil),
+			mkPod("default", "new", "10.42.1.10", nil),
+		},
+		policies: []*networkingv1.NetworkPolicy{mkPol("default", "deny", nil, types(networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress))},
+	}
+	nft := knftables.NewFake(knftables.IPv4Family, TableName)
+	tx := nft.NewTransaction()
+	render(tx, compute(in, nil))
+	if err := nft.Run(context.Background(), tx); err != nil {
+		t.Fatalf("transaction rejected: %v\n%s", err, tx)
+	}
+	if n := strings.Count(nft.Dump(), "add element ip skiff-netpol ingress-pods { 10.42.1.10 "); n != 1 {
+		t.Fatalf("address mapped %d times:\n%s", n, nft.Dump())
+	}
+}
+
+// TestInvalidInput: bad selectors and CIDRs are skipped, never fatal.
+func TestInvalidInput(t *testing.T) {
+	bad := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Bogus"}}}
+	pods, _ := world()
+	in := inputs{
+		nodeName: testNode, node: testNodeObj(), pods: pods,
+		policies: []*networkingv1.NetworkPolicy{
+			{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "badsel"}, Spec: networkingv1.NetworkPolicySpec{PodSelector: *bad}},
+			mkPol("default", "badpeers", map[string]string{"app": "web"}, ingress(networkingv1.NetworkPolicyIngressRule{
+				From: []networkingv1.NetworkPolicyPeer{
+					{PodSelector: bad}, {NamespaceSelector: bad}, {IPBlock: &networkingv1.IPBlock{CIDR: "nonsense"}},
+					{IPBlock: &networkingv1.IPBlock{CIDR: "fd00::/64"}}, {},
+				},
+			})),
+		},
+	}
+	var warnings int
+	d := compute(in, func(string, ...any) { warnings++ })
+	if warnings == 0 {
+		t.Error("no warnings for invalid input")
+	}
+	web, _ := ipv4("10.42.1.10")
+	client, _ := ipv4("10.42.1.11")
+	if d.allows(client, web, "tcp", 80) {
+		t.Error("invalid peers allowed traffic")
+	}
+	nft := knftables.NewFake(knftables.IPv4Family, TableName)
+	tx := nft.NewTransaction()
+	render(tx, d)
+	if err := nft.Run(context.Background(), tx); err != nil {
+		t.Fatalf("transaction rejected: %v", err)
 	}
 }

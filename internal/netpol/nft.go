@@ -17,6 +17,7 @@ const (
 	setNodeIPs    = "node-ips"
 	mapIngressPod = "ingress-pods"
 	mapEgressPod  = "egress-pods"
+	counterDrops  = "dropped"
 	typeAddrVerd  = "ipv4_addr : verdict"
 	tableComment  = "skiff NetworkPolicy enforcement"
 	// forwardPriority: filter (0). The service proxy (table skiff-proxy)
@@ -53,17 +54,22 @@ func render(tx *knftables.Transaction, d desired) {
 	for _, ip := range d.nodeIPs {
 		tx.Add(&knftables.Element{Set: setNodeIPs, Key: []string{formatIP(ip)}})
 	}
+	tx.Add(&knftables.Counter{Name: counterDrops,
+		Comment: knftables.PtrTo("packets dropped by NetworkPolicy")})
 	tx.Add(&knftables.Map{Name: mapIngressPod, Type: typeAddrVerd,
 		Comment: knftables.PtrTo("local pods isolated for ingress")})
 	tx.Add(&knftables.Map{Name: mapEgressPod, Type: typeAddrVerd,
 		Comment: knftables.PtrTo("local pods isolated for egress")})
 
-	// Pod chains before the elements that jump to them.
+	// Pod chains before the elements that jump to them. An address claimed
+	// by two pods (a stale status) goes to the first one only: a map key
+	// can have one verdict.
 	for _, x := range []struct {
 		dir  direction
 		m    string
 		list []isolated
 	}{{dirIngress, mapIngressPod, d.ingress}, {dirEgress, mapEgressPod, d.egress}} {
+		claimed := map[uint32]bool{}
 		for _, iso := range x.list {
 			name := podChainName(x.dir, iso.key)
 			tx.Add(&knftables.Chain{Name: name, Comment: knftables.PtrTo(string(x.dir) + " " + iso.key)})
@@ -71,8 +77,12 @@ func render(tx *knftables.Transaction, d desired) {
 				tx.Add(&knftables.Rule{Chain: name, Rule: r})
 			}
 			// Nothing allowed it: drop, so the connection attempt times out.
-			tx.Add(&knftables.Rule{Chain: name, Rule: "counter drop"})
+			tx.Add(&knftables.Rule{Chain: name, Rule: "counter name " + counterDrops + " drop"})
 			for _, ip := range iso.ips {
+				if claimed[ip] {
+					continue
+				}
+				claimed[ip] = true
 				tx.Add(&knftables.Element{Map: x.m, Key: []string{formatIP(ip)}, Value: []string{"jump " + name}})
 			}
 		}

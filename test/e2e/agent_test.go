@@ -245,7 +245,7 @@ func cleanupHost(t *testing.T, dir string) {
 	}
 	unmountUnder(t, dir)
 	// The node's network and proxy tables in this (the host's) namespace.
-	for _, table := range []string{"skiff-network", "skiff-proxy"} {
+	for _, table := range []string{"skiff-network", "skiff-proxy", "skiff-netpol"} {
 		if exec.Command("nft", "list", "table", "ip", table).Run() == nil {
 			if out, err := exec.Command("nft", "delete", "table", "ip", table).CombinedOutput(); err != nil {
 				t.Logf("cleanup: deleting nftables table %s: %v: %s", table, err, out)

@@ -18,10 +18,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,7 +81,15 @@ func startCluster(t *testing.T) *testCluster {
 		ServerArgs: []string{"--node-monitor-grace-period", "12s", "--node-monitor-period", "1s"},
 		Out:        testWriter{t},
 	}
-	t.Cleanup(func() { downAndCheck(t, cfg) })
+	before := netnsNames()
+	t.Cleanup(func() {
+		downAndCheck(t, cfg)
+		for _, ns := range netnsNames() {
+			if !slices.Contains(before, ns) {
+				t.Errorf("network namespace %s left after down", ns)
+			}
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -143,6 +153,16 @@ func downAndCheck(t *testing.T, cfg localcluster.Config) {
 	if _, err := os.Stat(cfg.Dir); err == nil {
 		t.Errorf("state dir %s left after down", cfg.Dir)
 	}
+}
+
+// netnsNames lists the named network namespaces (pods' are cni-...).
+func netnsNames() []string {
+	entries, _ := os.ReadDir("/run/netns")
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
 }
 
 type testWriter struct{ t *testing.T }
@@ -291,6 +311,7 @@ func TestMultiNodeCluster(t *testing.T) {
 	t.Run("endpoint propagation", func(t *testing.T) { testEndpointPropagation(t, c) })
 	t.Run("LoadBalancer", func(t *testing.T) { testLoadBalancer(t, c) })
 	t.Run("Ingress", func(t *testing.T) { testIngress(t, c) })
+	t.Run("NetworkPolicy", func(t *testing.T) { testNetworkPolicy(t, c) })
 
 	// Scale, set image and undo while a client keeps asking the NodePort
 	// of every node in turn: not one request may fail.
@@ -338,6 +359,43 @@ func TestMultiNodeCluster(t *testing.T) {
 	}
 
 	t.Run("node failure", func(t *testing.T) { testNodeFailure(t, c, nodePort) })
+	t.Run("resume after a reboot", func(t *testing.T) { testResume(t, c, nodePort) })
+}
+
+// testResume kills every node and removes what a reboot removes (the
+// namespaces, links, bridge, host table and mounts), then runs Up again on
+// the same state dir: the same cluster comes back with its workloads.
+func testResume(t *testing.T, c *testCluster, nodePort int32) {
+	for _, n := range c.Nodes {
+		if err := c.KillNode(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mounts, _ := localcluster.MountsUnder(c.cfg.Dir)
+	sort.Sort(sort.Reverse(sort.StringSlice(mounts)))
+	for _, m := range mounts {
+		_ = syscall.Unmount(m, syscall.MNT_DETACH)
+	}
+	for _, n := range c.Nodes {
+		run(t, "ip", "netns", "del", n.Netns)
+	}
+	run(t, "ip", "link", "del", clusterBridge)
+	run(t, "nft", "delete", "table", "ip", "skiff-up")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if _, err := localcluster.Up(ctx, c.cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the cluster is back, 3 nodes Ready, %.1fs after Up", time.Since(start).Seconds())
+	c.kubectl(t, "rollout", "status", "deployment/echo", "--timeout=3m")
+	for _, n := range c.Nodes {
+		waitFor(t, "the NodePort on "+n.Name+" after the restart", time.Minute, func() bool {
+			_, err := getInfo(fmt.Sprintf("http://%s:%d/info", n.IP, nodePort))
+			return err == nil
+		})
+	}
+	t.Logf("deployment echo available again and its NodePort answers on every node")
 }
 
 // clientPod starts a busybox pod on node and waits for it to run.
@@ -691,4 +749,70 @@ func selfSigned(t *testing.T, host string) (certPEM, keyPEM []byte) {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+}
+
+// testNetworkPolicy: in a namespace of its own, a deny-all ingress policy
+// blocks pod-to-pod requests across nodes; an allow rule for a label lets
+// exactly the labelled pod through.
+func testNetworkPolicy(t *testing.T, c *testCluster) {
+	ctx := context.Background()
+	const ns = "np"
+	if _, err := c.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	server := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "server", Labels: map[string]string{"app": "server"}}, Spec: corev1.PodSpec{
+		NodeName: c.Nodes[1].Name, TerminationGracePeriodSeconds: ptr.To[int64](1),
+		Containers: []corev1.Container{{Name: "echo", Image: echoImage}},
+	}}
+	if _, err := c.client.CoreV1().Pods(ns).Create(ctx, server, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range []struct{ name, node, label string }{{"granted", c.Nodes[0].Name, "granted"}, {"other", c.Nodes[2].Name, ""}} {
+		p := busyboxPod(cl.name, corev1.RestartPolicyAlways, "sleep 3600")
+		p.Namespace = ns
+		p.Spec.NodeName = cl.node
+		p.Spec.TerminationGracePeriodSeconds = ptr.To[int64](1)
+		if cl.label != "" {
+			p.Labels = map[string]string{"access": cl.label}
+		}
+		if _, err := c.client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.kubectl(t, "wait", "-n", ns, "--for=condition=Ready", "pod/server", "pod/granted", "pod/other", "--timeout=2m")
+	srv, err := c.client.CoreV1().Pods(ns).Get(ctx, "server", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("http://%s:9876/info", srv.Status.PodIP)
+	reaches := func(from string) bool {
+		out, err := exec.Command(c.bin, "kubectl", "--kubeconfig", c.Kubeconfig, "exec", "-n", ns, from, "--",
+			"timeout", "3", "wget", "-qO-", url).CombinedOutput()
+		return err == nil && strings.Contains(string(out), `"hostname":"server"`)
+	}
+	expect := func(state string, granted, other bool) {
+		t.Helper()
+		waitFor(t, fmt.Sprintf("%s: granted reaches the server %v, other %v", state, granted, other), time.Minute, func() bool {
+			return reaches("granted") == granted && reaches("other") == other
+		})
+		t.Logf("%s: pod granted (on %s) reaches the server (on %s): %v; pod other (on %s): %v", state, c.Nodes[0].Name, c.Nodes[1].Name, granted, c.Nodes[2].Name, other)
+	}
+	expect("no policy", true, true)
+	deny := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "deny-all"}, Spec: networkingv1.NetworkPolicySpec{
+		PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+	}}
+	if _, err := c.client.NetworkingV1().NetworkPolicies(ns).Create(ctx, deny, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	expect("deny-all ingress", false, false)
+	allow := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "allow-granted"}, Spec: networkingv1.NetworkPolicySpec{
+		PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "server"}},
+		Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{
+			PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"access": "granted"}},
+		}}}},
+	}}
+	if _, err := c.client.NetworkingV1().NetworkPolicies(ns).Create(ctx, allow, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	expect("deny-all plus allow access=granted", true, false)
 }
