@@ -27,6 +27,9 @@ import (
 	"skiff/internal/bootstraptoken"
 )
 
+// defaultDir is where `skiff up` keeps a cluster's state.
+const defaultDir = "/var/lib/skiff/up"
+
 // Config says where the cluster lives and how it is laid out. Zero values
 // are the defaults of `skiff up`.
 type Config struct {
@@ -53,7 +56,7 @@ type Config struct {
 
 func (c *Config) defaults() error {
 	if c.Dir == "" {
-		c.Dir = "/var/lib/skiff/up"
+		c.Dir = defaultDir
 	}
 	if c.Nodes == 0 {
 		c.Nodes = 3
@@ -398,7 +401,11 @@ func (c *Cluster) PrintAccess(w io.Writer) {
 		fmt.Fprintf(w, " and %s", c.cfg.WriteKubeconfig)
 	}
 	fmt.Fprintf(w, "\n  skiff kubectl --kubeconfig %s get nodes\n", c.Kubeconfig)
-	fmt.Fprintf(w, "Stop and remove it with: skiff down --dir %s\n", c.cfg.Dir)
+	down := "skiff down"
+	if c.cfg.Dir != defaultDir {
+		down += " --dir " + c.cfg.Dir
+	}
+	fmt.Fprintf(w, "Stop and remove it with: %s\n", down)
 }
 
 func logPath(n Node) string { return filepath.Join(n.Dir, "skiff.log") }

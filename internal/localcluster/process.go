@@ -287,6 +287,7 @@ func Down(ctx context.Context, cfg Config, keepState bool) error {
 	errs = append(errs, c.teardownHost())
 	if p := c.cfg.WriteKubeconfig; p != "" && pointsTo(p, c.Server().IP) {
 		_ = os.Remove(p)
+		_ = os.Remove(filepath.Dir(p)) // only if Up made it and it is empty now
 	}
 	if !keepState {
 		if err := os.RemoveAll(c.cfg.Dir); err != nil {
