@@ -1,7 +1,6 @@
 package localcluster
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +19,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"k8s.io/client-go/tools/clientcmd"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"skiff/internal/mountinfo"
 )
 
 // args are the node's command line (after the binary).
@@ -280,7 +281,7 @@ func Down(ctx context.Context, cfg Config, keepState bool) error {
 		if !waitGone(pids, 10*time.Second) {
 			errs = append(errs, fmt.Errorf("node %s: processes still running", n.Name))
 		}
-		errs = append(errs, unmountUnder(n.Dir), c.teardownNode(n))
+		errs = append(errs, mountinfo.UnmountUnder(n.Dir), c.teardownNode(n))
 		_ = os.Remove(pidPath(n))
 		fmt.Fprintf(c.cfg.Out, "stopped %s\n", n.Name)
 	}
@@ -366,39 +367,13 @@ func (c *Cluster) removePods(ctx context.Context, n Node) error {
 	return errors.Join(errs...)
 }
 
-// MountsUnder lists the mount points at or below dir, from this process's
-// mount table.
-func MountsUnder(dir string) ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
+// tailString is the last lines of s.
+func tailString(s string, lines int) string {
+	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
 	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && (fields[4] == dir || strings.HasPrefix(fields[4], dir+"/")) {
-			out = append(out, fields[4])
-		}
-	}
-	return out, sc.Err()
-}
-
-// unmountUnder lazily unmounts everything below dir, deepest first.
-func unmountUnder(dir string) error {
-	mounts, err := MountsUnder(dir)
-	if err != nil {
-		return err
-	}
-	sort.Sort(sort.Reverse(sort.StringSlice(mounts)))
-	var errs []error
-	for _, m := range mounts {
-		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
-			errs = append(errs, fmt.Errorf("unmounting %s: %w", m, err))
-		}
-	}
-	return errors.Join(errs...)
+	return strings.Join(all, "\n")
 }
 
 // pointsTo says whether the kubeconfig at path is this cluster's (its
@@ -414,13 +389,4 @@ func pointsTo(path, serverIP string) bool {
 		}
 	}
 	return false
-}
-
-// tailString is the last lines of s.
-func tailString(s string, lines int) string {
-	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
 }

@@ -11,9 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,6 +26,7 @@ import (
 	"skiff/internal/agent/containerd"
 	"skiff/internal/agent/images"
 	"skiff/internal/app"
+	"skiff/internal/mountinfo"
 )
 
 // startupWorkers is how many pods are started at once in both phases: the
@@ -85,7 +84,7 @@ func podStartupBench(ctx context.Context, out io.Writer, o options) (*startupFig
 			_ = rt.Close()
 		}
 		_ = srv.stop()
-		unmountBelow(dir)
+		_ = mountinfo.UnmountUnder(dir)
 		_ = exec.Command("ip", "link", "del", "skiff0").Run()
 		_ = os.RemoveAll(dir)
 	}()
@@ -307,24 +306,6 @@ func removeAllSandboxes(rt *agent.Runtime) {
 	for _, sb := range resp.Items {
 		_, _ = rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.Id})
 		_, _ = rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.Id})
-	}
-}
-
-// unmountBelow lazily unmounts what the run left mounted under dir.
-func unmountBelow(dir string) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	var mps []string
-	for _, l := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
-			mps = append(mps, f[4])
-		}
-	}
-	slices.SortFunc(mps, func(a, b string) int { return len(b) - len(a) })
-	for _, mp := range mps {
-		_ = syscall.Unmount(mp, syscall.MNT_DETACH)
 	}
 }
 

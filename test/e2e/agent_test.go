@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,6 +29,7 @@ import (
 	"skiff/internal/agent/containerd"
 	"skiff/internal/agent/images"
 	"skiff/internal/app"
+	"skiff/internal/mountinfo"
 )
 
 // requireHost skips unless this machine can run real containers.
@@ -243,7 +243,9 @@ func cleanupHost(t *testing.T, dir string) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
-	unmountUnder(t, dir)
+	if err := mountinfo.UnmountUnder(dir); err != nil {
+		t.Logf("cleanup: %v", err)
+	}
 	// The node's network and proxy tables in this (the host's) namespace.
 	for _, table := range []string{"skiff-network", "skiff-proxy", "skiff-netpol"} {
 		if exec.Command("nft", "list", "table", "ip", table).Run() == nil {
@@ -255,22 +257,6 @@ func cleanupHost(t *testing.T, dir string) {
 	if _, err := net.InterfaceByName("skiff0"); err == nil {
 		if out, err := exec.Command("ip", "link", "del", "skiff0").CombinedOutput(); err != nil {
 			t.Logf("cleanup: deleting skiff0: %v: %s", err, out)
-		}
-	}
-}
-
-// unmountUnder lazily unmounts every mount below dir, deepest first.
-func unmountUnder(t *testing.T, dir string) {
-	var mounts []string
-	for _, m := range mountsUnder(t, dir) {
-		if m != dir {
-			mounts = append(mounts, m)
-		}
-	}
-	sort.Sort(sort.Reverse(sort.StringSlice(mounts)))
-	for _, m := range mounts {
-		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
-			t.Logf("cleanup: unmounting %s: %v", m, err)
 		}
 	}
 }

@@ -23,7 +23,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,6 +35,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"skiff/internal/localcluster"
+	"skiff/internal/mountinfo"
 )
 
 // The local cluster of these tests: its own names, bridge and subnet, so
@@ -138,7 +138,7 @@ func downAndCheck(t *testing.T, cfg localcluster.Config) {
 	if _, err := net.InterfaceByName(clusterBridge); err == nil {
 		t.Errorf("bridge %s left after down", clusterBridge)
 	}
-	if m, _ := localcluster.MountsUnder(cfg.Dir); len(m) > 0 {
+	if m, _ := mountinfo.Under(cfg.Dir); len(m) > 0 {
 		t.Errorf("mounts left after down: %v", m)
 	}
 	if exec.Command("nft", "list", "table", "ip", "skiff-up").Run() == nil {
@@ -371,10 +371,8 @@ func testResume(t *testing.T, c *testCluster, nodePort int32) {
 			t.Fatal(err)
 		}
 	}
-	mounts, _ := localcluster.MountsUnder(c.cfg.Dir)
-	sort.Sort(sort.Reverse(sort.StringSlice(mounts)))
-	for _, m := range mounts {
-		_ = syscall.Unmount(m, syscall.MNT_DETACH)
+	if err := mountinfo.UnmountUnder(c.cfg.Dir); err != nil {
+		t.Fatal(err)
 	}
 	for _, n := range c.Nodes {
 		run(t, "ip", "netns", "del", n.Netns)

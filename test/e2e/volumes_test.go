@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"skiff/internal/agent/images"
+	"skiff/internal/mountinfo"
 )
 
 // criExec runs cmd in a pod's running container straight through the CRI
@@ -220,26 +220,7 @@ func TestVolumesAndEnv(t *testing.T) {
 		_, err := core.Pods("default").Get(ctx, "vols", metav1.GetOptions{})
 		return err != nil
 	})
-	if mps := mountsUnder(t, filepath.Join(n.dir, "agent", "pods", string(uid))); len(mps) > 0 {
+	if mps, _ := mountinfo.Under(filepath.Join(n.dir, "agent", "pods", string(uid))); len(mps) > 0 {
 		t.Errorf("mounts left after the pod was deleted: %v", mps)
 	}
-}
-
-// mountsUnder lists the mount points at or under dir.
-func mountsUnder(t *testing.T, dir string) []string {
-	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && (fields[4] == dir || strings.HasPrefix(fields[4], dir+"/")) {
-			out = append(out, fields[4])
-		}
-	}
-	return out
 }

@@ -9,13 +9,11 @@
 package volume
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +25,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+
+	"skiff/internal/mountinfo"
 )
 
 // Plugin directory names, as upstream's.
@@ -381,56 +381,7 @@ func mountTmpfs(dir string, size int64) error {
 	return nil
 }
 
-// mountPoints lists the mount points at or under dir, deepest first.
-func mountPoints(dir string) ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMount(fields[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
-	return slices.Compact(out), sc.Err()
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c byte
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &c); err == nil {
-				b.WriteByte(c)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isMountPoint(dir string) (bool, error) {
-	mps, err := mountPoints(dir)
-	if err != nil {
-		return false, err
-	}
-	return slices.Contains(mps, dir), nil
-}
+func isMountPoint(dir string) (bool, error) { return mountinfo.IsMountPoint(dir) }
 
 // token is the pod's service account token for a projection, asked for
 // through the TokenRequest API bound to the pod, and renewed, as upstream's
@@ -486,7 +437,7 @@ func (m *Manager) TearDown(uid types.UID) error {
 	}
 	m.mu.Unlock()
 	dir := m.PodDir(uid)
-	mps, err := mountPoints(dir)
+	mps, err := mountinfo.Under(dir)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
+
+	"skiff/internal/mountinfo"
 )
 
 func read(t *testing.T, p string) string {
@@ -286,13 +288,13 @@ func TestTmpfsMountsAreTornDown(t *testing.T) {
 	if _, err := m.Setup(context.Background(), pod, PodInfo{}); err != nil {
 		t.Fatal(err)
 	}
-	if mps, _ := mountPoints(m.PodDir(pod.UID)); len(mps) != 2 {
+	if mps, _ := mountinfo.Under(m.PodDir(pod.UID)); len(mps) != 2 {
 		t.Fatalf("mount points after two setups: %v", mps)
 	}
 	if err := m.TearDown(pod.UID); err != nil {
 		t.Fatal(err)
 	}
-	if mps, _ := mountPoints(m.PodDir(pod.UID)); len(mps) != 0 {
+	if mps, _ := mountinfo.Under(m.PodDir(pod.UID)); len(mps) != 0 {
 		t.Fatalf("mounts left: %v", mps)
 	}
 }
