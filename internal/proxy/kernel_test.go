@@ -110,9 +110,16 @@ func TestKernel(t *testing.T) {
 	// replace it in place, dropping the anonymous map with its rule.
 	oldSvc := hashedName(prefixService, "ns/web/tcp/http")
 	oldEP := hashedName(prefixEndpoint, "ns/web/tcp/http__10.99.0.9/8080")
+	// And an endpoint chain of the per-endpoint-chain version, for a
+	// Service without affinity, which now DNATs in its service chain.
+	oldSpread := hashedName(prefixService, "ns/spread/tcp/http")
+	oldSpreadEP := hashedName(prefixEndpoint, "ns/spread/tcp/http__10.99.0.2/8081")
 	old := "table ip " + TableName + " {\n" +
+		"\tchain mark-for-masquerade {\n\t\tmeta mark set meta mark | 0x00004000\n\t}\n" +
 		"\tchain " + oldEP + " {\n\t\tmeta l4proto tcp dnat to 10.99.0.9:8080\n\t}\n" +
-		"\tchain " + oldSvc + " {\n\t\tnumgen random mod 1 vmap { 0 : goto " + oldEP + " }\n\t}\n}\n"
+		"\tchain " + oldSvc + " {\n\t\tnumgen random mod 1 vmap { 0 : goto " + oldEP + " }\n\t}\n" +
+		"\tchain " + oldSpreadEP + " {\n\t\tip saddr 10.99.0.2 jump mark-for-masquerade\n\t\tmeta l4proto tcp dnat to 10.99.0.2:8081\n\t}\n" +
+		"\tchain " + oldSpread + " {\n\t\tgoto " + oldSpreadEP + "\n\t}\n}\n"
 	seed := exec.Command("ip", "netns", "exec", ns, "nft", "-f", "-")
 	seed.Stdin = strings.NewReader(old)
 	if b, err := seed.CombinedOutput(); err != nil {
@@ -126,15 +133,25 @@ func TestKernel(t *testing.T) {
 	}
 	table := mustRun(t, "ip", "netns", "exec", ns, "nft", "list", "table", "ip", TableName)
 	t.Logf("kernel table:\n%s", table)
-	for _, gone := range []string{"vmap {", oldEP} {
+	for _, gone := range []string{"vmap {", oldEP, oldSpreadEP} {
 		if strings.Contains(table, gone) {
 			t.Errorf("kernel table still has %q from the old table:\n%s", gone, table)
 		}
 	}
-	for _, want := range []string{"numgen random mod 3 0 goto endpoint-", "numgen random mod 2 0 goto endpoint-", "masquerade fully-random", "update @affinity-", "dnat to 10.99.0.2:8080"} {
+	for _, want := range []string{
+		"numgen random mod 3 0 meta l4proto tcp dnat to 10.99.0.2:8081",
+		"numgen random mod 2 0 meta l4proto tcp dnat to 10.99.0.3:8081",
+		"masquerade fully-random", "update @affinity-", "dnat to 10.99.0.2:8080",
+		"ct status dnat ip saddr . ip daddr @hairpin jump mark-for-masquerade",
+		"10.99.0.2 . 10.99.0.2",
+	} {
 		if !strings.Contains(table, want) {
 			t.Errorf("kernel table lacks %q:\n%s", want, table)
 		}
+	}
+	// Only the affinity Service (web, one endpoint) keeps an endpoint chain.
+	if n := strings.Count(table, "chain "+prefixEndpoint+"-"); n != 1 {
+		t.Errorf("kernel table has %d endpoint chains, want 1 (web's, for affinity):\n%s", n, table)
 	}
 
 	out = runInNetns(t, ns, "restart")
@@ -322,7 +339,10 @@ func childScenario(role string) error {
 			if err != nil {
 				return
 			}
-			_, _ = c.Write([]byte("hello\n"))
+			// The client's address follows the greeting (hello reads
+			// only the greeting; helloFrom reads it too).
+			from, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+			_, _ = c.Write([]byte("hello\n" + from + "\n"))
 			_ = c.Close()
 		}
 	}()
@@ -338,6 +358,23 @@ func childScenario(role string) error {
 			return fmt.Errorf("read from %s: %q %v", addr, buf, err)
 		}
 		return nil
+	}
+	// helloFrom connects from the local address src and returns the
+	// source address the server saw.
+	helloFrom := func(src, addr string) (string, error) {
+		d := net.Dialer{Timeout: 3 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			return "", fmt.Errorf("dial %s from %s: %w", addr, src, err)
+		}
+		defer func() { _ = c.Close() }()
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		b, err := io.ReadAll(c)
+		greeting, from, _ := strings.Cut(string(b), "\n")
+		if err != nil || greeting != "hello" {
+			return "", fmt.Errorf("read from %s: %q %v", addr, b, err)
+		}
+		return strings.TrimSpace(from), nil
 	}
 	refused := func(addr string) error {
 		start := time.Now()
@@ -357,6 +394,24 @@ func childScenario(role string) error {
 
 	if err := hello("10.43.0.50:80"); err != nil {
 		return fmt.Errorf("cluster IP: %w", err)
+	}
+	// Hairpin: the endpoint 10.99.0.2 reaching itself through a cluster
+	// IP, with affinity (web, endpoint chain) and without (np, DNAT in the
+	// service chain). It is masqueraded, so the server sees another
+	// source than its own address.
+	for _, addr := range []string{"10.43.0.50:80", "10.43.0.52:80"} {
+		from, err := helloFrom("10.99.0.2", addr)
+		if err != nil {
+			return fmt.Errorf("hairpin: %w", err)
+		}
+		if from == "10.99.0.2" {
+			return fmt.Errorf("hairpin to %s was not masqueraded: the server saw source %s", addr, from)
+		}
+		fmt.Printf("hairpin to %s: server saw source %s\n", addr, from)
+	}
+	// Not hairpin: from another pod address the source is kept.
+	if from, err := helloFrom("10.99.0.3", "10.43.0.52:80"); err != nil || from != "10.99.0.3" {
+		return fmt.Errorf("pod to service: server saw source %q (%v), want 10.99.0.3", from, err)
 	}
 	if err := checkSpread("10.43.0.55:81", spreadIPs, 8081); err != nil {
 		return fmt.Errorf("three-endpoint cluster IP: %w", err)

@@ -37,6 +37,7 @@ const (
 	mapNoEndpointNodePorts = "no-endpoint-nodeports"
 	setClusterIPs          = "cluster-ips"
 	setNodePortIPs         = "nodeport-ips"
+	setHairpin             = "hairpin"
 
 	// Prefixes of the per-service objects.
 	prefixService  = "service"
@@ -292,27 +293,35 @@ func serviceClusterIP(svc *v1.Service) string {
 	return ""
 }
 
-// cascade returns the rules that send a new connection to one of the
-// endpoint chains names, uniformly at random: rule i takes its endpoint with
-// probability 1/(N-i) among the connections that rules 0..i-1 left, which
-// makes every endpoint's overall share 1/N. The last rule would be "mod 1",
-// which always matches, so it is a plain goto; the chain therefore always
-// ends in a verdict. Each rule draws its own random number.
+// cascade returns the rules that apply one of the verdicts (a goto to an
+// endpoint chain, or a DNAT statement), uniformly at random: rule i applies
+// its verdict with probability 1/(N-i) among the connections that rules
+// 0..i-1 left, which makes every endpoint's overall share 1/N. The last rule
+// would be "mod 1", which always matches, so it is the plain verdict; the
+// chain therefore always ends in a verdict. Each rule draws its own random
+// number.
 //
 // Upstream uses one anonymous verdict map per chain instead (numgen random
 // mod N vmap {...}). The kernel finds each anonymous set of a transaction by
 // walking the transaction, so a full sync with thousands of Services grew
 // quadratically (README.md, Scale). The cascade has no sets at all.
-func cascade(names []string) []string {
-	rules := make([]string, len(names))
-	for i, n := range names {
-		if left := len(names) - i; left > 1 {
-			rules[i] = "numgen random mod " + strconv.Itoa(left) + " 0 goto " + n
+func cascade(verdicts []string) []string {
+	rules := make([]string, len(verdicts))
+	for i, v := range verdicts {
+		if left := len(verdicts) - i; left > 1 {
+			rules[i] = "numgen random mod " + strconv.Itoa(left) + " 0 " + v
 		} else {
-			rules[i] = "goto " + n
+			rules[i] = v
 		}
 	}
 	return rules
+}
+
+// dnatTo is the statement that sends a connection to endpoint e. The
+// protocol match gives nft the context a port needs; the service-ips and
+// service-nodeports keys guarantee it matches.
+func dnatTo(lproto string, e endpoint) string {
+	return "meta l4proto " + lproto + " dnat to " + e.ip + ":" + strconv.Itoa(int(e.port))
 }
 
 // buildPiece computes the chains, affinity sets and shared elements of svc.
@@ -357,6 +366,7 @@ func buildPiece(svc *v1.Service, slices []*discovery.EndpointSlice, nodeName str
 	sort.Strings(extIPs)
 
 	seenPort := map[string]bool{}
+	seenHairpin := map[string]bool{}
 	for _, sp := range svc.Spec.Ports {
 		proto := sp.Protocol
 		if proto == "" {
@@ -459,22 +469,29 @@ func buildPiece(svc *v1.Service, slices []*discovery.EndpointSlice, nodeName str
 		if ni.podCIDR != "" {
 			masq = "ip daddr " + cip + " " + lproto + " dport " + port + " ip saddr != " + ni.podCIDR + " jump " + chainMarkForMasquerade
 		}
+		// Without affinity the dispatch chains DNAT directly: per-endpoint
+		// chains would only add chains, and nft 1.0.6 fetches every chain
+		// of the table before each transaction (README.md, Scale). With
+		// affinity an endpoint chain records the client in its set first.
 		usedEPs := map[string]endpoint{}
 		dispatch := func(eps []endpoint) []string {
 			var rules []string
 			if masq != "" {
 				rules = append(rules, masq)
 			}
-			names := make([]string, len(eps))
+			verdicts := make([]string, len(eps))
 			for i, e := range eps {
 				id := spn + "__" + e.hostPort()
-				names[i] = hashedName(prefixEndpoint, id)
 				usedEPs[id] = e
 				if affinity > 0 {
-					rules = append(rules, "ip saddr @"+hashedName(prefixAffinity, id)+" goto "+names[i])
+					name := hashedName(prefixEndpoint, id)
+					verdicts[i] = "goto " + name
+					rules = append(rules, "ip saddr @"+hashedName(prefixAffinity, id)+" goto "+name)
+				} else {
+					verdicts[i] = dnatTo(lproto, e)
 				}
 			}
-			return append(rules, cascade(names)...)
+			return append(rules, cascade(verdicts)...)
 		}
 		if useSvc {
 			pc.chains[svcChain] = dispatch(cluster)
@@ -493,16 +510,23 @@ func buildPiece(svc *v1.Service, slices []*discovery.EndpointSlice, nodeName str
 			pc.udp[spn] = u
 		}
 		for id, e := range usedEPs {
-			var rules []string
-			rules = append(rules, "ip saddr "+e.ip+" jump "+chainMarkForMasquerade) // hairpin
+			// Hairpin (an endpoint reaching itself through the Service):
+			// the masquerading chain looks the packet's source and
+			// post-DNAT destination up in this set.
+			if !seenHairpin[e.ip] {
+				seenHairpin[e.ip] = true
+				pc.elems = append(pc.elems, elemDef{container: setHairpin, isSet: true, key: []string{e.ip, e.ip}})
+			}
 			if affinity > 0 {
 				set := hashedName(prefixAffinity, id)
 				pc.sets[set] = affinity
-				rules = append(rules, "update @"+set+" { ip saddr }")
+				pc.chains[hashedName(prefixEndpoint, id)] = []string{
+					"update @" + set + " { ip saddr }",
+					dnatTo(lproto, e),
+				}
 			}
-			rules = append(rules, "meta l4proto "+lproto+" dnat to "+e.ip+":"+strconv.Itoa(int(e.port)))
-			pc.chains[hashedName(prefixEndpoint, id)] = rules
 		}
 	}
+	sort.Slice(pc.elems, func(i, j int) bool { return pc.elems[i].id() < pc.elems[j].id() })
 	return pc
 }

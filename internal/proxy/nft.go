@@ -30,6 +30,10 @@ var baseChains = []baseChain{
 		"meta mark set meta mark | " + masqueradeMark,
 	}},
 	{name: chainMasquerading, rules: []string{
+		// Hairpin: an endpoint that reached itself through a Service
+		// (source == destination after DNAT). Masquerading makes its
+		// reply come back through the NAT instead of straight to itself.
+		"ct status dnat ip saddr . ip daddr @" + setHairpin + " jump " + chainMarkForMasquerade,
 		"meta mark & " + masqueradeMark + " == 0 return",
 		// Clear the bit so a packet re-entering the stack (e.g. through
 		// a tunnel) is not masqueraded twice.
@@ -97,6 +101,7 @@ var (
 	baseSets = []*knftables.Set{
 		{Name: setClusterIPs, Type: "ipv4_addr", Comment: knftables.PtrTo("Active ClusterIPs")},
 		{Name: setNodePortIPs, Type: "ipv4_addr", Comment: knftables.PtrTo("IPs that accept NodePort traffic")},
+		{Name: setHairpin, Type: "ipv4_addr . ipv4_addr", Comment: knftables.PtrTo("endpoint . endpoint, to masquerade hairpin traffic")},
 	}
 )
 

@@ -224,17 +224,31 @@ func affSet(svc, portName, ip string, port int) string {
 	return hashedName(prefixAffinity, "ns/"+svc+"/tcp/"+portName+"__"+ip+"/"+strconv.Itoa(port))
 }
 
-// dispatch is the expected endpoint cascade over chains: rule i picks
-// chain i with probability 1/(N-i), the last one takes what is left.
-func dispatch(chains ...string) []string {
-	out := make([]string, len(chains))
-	for i, c := range chains {
-		out[i] = "numgen random mod " + strconv.Itoa(len(chains)-i) + " 0 goto " + c
+// dispatch is the expected endpoint cascade over verdicts: rule i applies
+// verdict i with probability 1/(N-i), the last one takes what is left.
+func dispatch(verdicts ...string) []string {
+	out := make([]string, len(verdicts))
+	for i, v := range verdicts {
+		out[i] = "numgen random mod " + strconv.Itoa(len(verdicts)-i) + " 0 " + v
 	}
 	if len(out) > 0 {
-		out[len(out)-1] = "goto " + chains[len(chains)-1]
+		out[len(out)-1] = verdicts[len(verdicts)-1]
 	}
 	return out
+}
+
+// gotos turns chain names into goto verdicts.
+func gotos(chains ...string) []string {
+	out := make([]string, len(chains))
+	for i, c := range chains {
+		out[i] = "goto " + c
+	}
+	return out
+}
+
+// dnat is the verdict that sends a TCP connection straight to ip:port.
+func dnat(ip string, port int) string {
+	return "meta l4proto tcp dnat to " + ip + ":" + strconv.Itoa(port)
 }
 
 // endsWith reports whether rules ends with the rules want.
@@ -264,25 +278,32 @@ func TestClusterIPDispatch(t *testing.T) {
 	if !h.setHas(setClusterIPs, "10.43.0.20") {
 		t.Error("cluster IP not in cluster-ips set")
 	}
-	eps := []string{epChain("web", "http", "10.42.0.5", 8080), epChain("web", "http", "10.42.1.7", 8080), epChain("web", "http", "10.42.2.9", 8080)}
 	want := []string{
 		masqRule("10.43.0.20", "80"),
-		"numgen random mod 3 0 goto " + eps[0],
-		"numgen random mod 2 0 goto " + eps[1],
-		"goto " + eps[2],
+		"numgen random mod 3 0 meta l4proto tcp dnat to 10.42.0.5:8080",
+		"numgen random mod 2 0 meta l4proto tcp dnat to 10.42.1.7:8080",
+		"meta l4proto tcp dnat to 10.42.2.9:8080",
 	}
 	if got := h.rules(sc); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("service chain:\n got %q\nwant %q", got, want)
 	}
-	wantEP := []string{"ip saddr 10.42.1.7 jump mark-for-masquerade", "meta l4proto tcp dnat to 10.42.1.7:8080"}
-	if got := h.rules(eps[1]); strings.Join(got, "\n") != strings.Join(wantEP, "\n") {
-		t.Fatalf("endpoint chain:\n got %q\nwant %q", got, wantEP)
+	// Without affinity there are no endpoint chains; hairpin traffic is
+	// caught by the hairpin set instead.
+	for name := range h.nft.Table.Chains {
+		if strings.HasPrefix(name, prefixEndpoint+"-") {
+			t.Errorf("unexpected endpoint chain %s", name)
+		}
+	}
+	for _, ip := range []string{"10.42.0.5", "10.42.1.7", "10.42.2.9"} {
+		if !h.setHas(setHairpin, ip, ip) {
+			t.Errorf("hairpin set lacks %s . %s", ip, ip)
+		}
 	}
 	// The fixed part: the services chain dispatches through the maps.
 	if got := h.rules(chainServices); len(got) != 2 || !strings.Contains(got[0], "vmap @service-ips") {
 		t.Fatalf("services chain: %q", got)
 	}
-	if got := h.rules(chainMasquerading); got[len(got)-1] != "masquerade fully-random" {
+	if got := h.rules(chainMasquerading); got[0] != "ct status dnat ip saddr . ip daddr @hairpin jump mark-for-masquerade" || got[len(got)-1] != "masquerade fully-random" {
 		t.Fatalf("masquerading chain: %q", got)
 	}
 }
@@ -321,13 +342,13 @@ func TestEndpointSelection(t *testing.T) {
 				}
 				return
 			}
-			var chains []string
+			var verdicts []string
 			for _, ip := range tc.wantEPs {
-				chains = append(chains, epChain("web", "http", ip, 8080))
+				verdicts = append(verdicts, dnat(ip, 8080))
 			}
 			got := h.rules(sc)
-			if !endsWith(got, dispatch(chains...)) {
-				t.Fatalf("dispatch = %q, want it to end with %q", got, dispatch(chains...))
+			if !endsWith(got, dispatch(verdicts...)) {
+				t.Fatalf("dispatch = %q, want it to end with %q", got, dispatch(verdicts...))
 			}
 		})
 	}
@@ -371,10 +392,10 @@ func TestExternalPaths(t *testing.T) {
 				t.Fatalf("external chain %q, want %q", got, want)
 			}
 			got := h.rules(lc)
-			if !endsWith(got, dispatch(epChain("web", "http", "10.42.0.5", 8080))) {
+			if !endsWith(got, dispatch(dnat("10.42.0.5", 8080))) {
 				t.Fatalf("local chain dispatch %q", got)
 			}
-			if got := h.rules(sc); !endsWith(got, dispatch(epChain("web", "http", "10.42.0.5", 8080), epChain("web", "http", "10.42.1.7", 8080))) {
+			if got := h.rules(sc); !endsWith(got, dispatch(dnat("10.42.0.5", 8080), dnat("10.42.1.7", 8080))) {
 				t.Fatalf("cluster chain dispatch %q", got)
 			}
 		}},
@@ -445,7 +466,7 @@ func TestInternalTrafficPolicyLocal(t *testing.T) {
 	if got := h.mapValue(mapServiceIPs, "10.43.0.20", "tcp", "80"); got != "goto "+lc {
 		t.Fatalf("service-ips = %q, want goto %s", got, lc)
 	}
-	want := append([]string{masqRule("10.43.0.20", "80")}, dispatch(epChain("web", "http", "10.42.0.5", 8080))...)
+	want := append([]string{masqRule("10.43.0.20", "80")}, dispatch(dnat("10.42.0.5", 8080))...)
 	if got := h.rules(lc); strings.Join(got, ";") != strings.Join(want, ";") {
 		t.Fatalf("local chain %q, want %q", got, want)
 	}
@@ -515,11 +536,11 @@ func TestSessionAffinity(t *testing.T) {
 	sc := chainName(prefixService, "web", "http")
 	e1, e2 := epChain("web", "http", "10.42.0.5", 8080), epChain("web", "http", "10.42.1.7", 8080)
 	a1, a2 := affSet("web", "http", "10.42.0.5", 8080), affSet("web", "http", "10.42.1.7", 8080)
-	want := append([]string{masqRule("10.43.0.20", "80"), "ip saddr @" + a1 + " goto " + e1, "ip saddr @" + a2 + " goto " + e2}, dispatch(e1, e2)...)
+	want := append([]string{masqRule("10.43.0.20", "80"), "ip saddr @" + a1 + " goto " + e1, "ip saddr @" + a2 + " goto " + e2}, dispatch(gotos(e1, e2)...)...)
 	if got := h.rules(sc); strings.Join(got, ";") != strings.Join(want, ";") {
 		t.Fatalf("service chain\n got %q\nwant %q", got, want)
 	}
-	if got := h.rules(e1); got[1] != "update @"+a1+" { ip saddr }" {
+	if got := h.rules(e1); strings.Join(got, ";") != "update @"+a1+" { ip saddr };"+dnat("10.42.0.5", 8080) {
 		t.Fatalf("endpoint chain %q", got)
 	}
 	set := h.nft.Table.Sets[a1]
@@ -533,11 +554,18 @@ func TestSessionAffinity(t *testing.T) {
 	if set := h.nft.Table.Sets[a1]; set == nil || *set.Timeout != defaultAffinityTimeout {
 		t.Fatalf("affinity set after change %+v", set)
 	}
-	// Affinity off: the sets go away.
+	// Affinity off: the sets and endpoint chains go away, the service
+	// chain DNATs directly.
 	h.svc(service("web", "10.43.0.20"))
 	h.sync()
 	if h.nft.Table.Sets[a1] != nil || h.nft.Table.Sets[a2] != nil {
 		t.Fatal("affinity sets left behind")
+	}
+	if h.hasChain(e1) || h.hasChain(e2) {
+		t.Fatal("endpoint chains left behind")
+	}
+	if got := h.rules(sc); !endsWith(got, dispatch(dnat("10.42.0.5", 8080), dnat("10.42.1.7", 8080))) {
+		t.Fatalf("service chain without affinity %q", got)
 	}
 }
 
@@ -568,10 +596,8 @@ func TestNamedPorts(t *testing.T) {
 		if got := h.mapValue(mapServiceIPs, "10.43.0.20", tc.proto, tc.port); got != "goto "+hashedName(prefixService, spn) {
 			t.Errorf("%s: element %q", tc.name, got)
 		}
-		_, port, _ := strings.Cut(tc.target, ":")
-		e := hashedName(prefixEndpoint, spn+"__10.42.0.5/"+port)
-		if got := h.rules(e); got[len(got)-1] != "meta l4proto "+tc.proto+" dnat to "+tc.target {
-			t.Errorf("%s: endpoint rules %q", tc.name, got)
+		if got := h.rules(hashedName(prefixService, spn)); got[len(got)-1] != "meta l4proto "+tc.proto+" dnat to "+tc.target {
+			t.Errorf("%s: service chain rules %q", tc.name, got)
 		}
 	}
 }
@@ -599,23 +625,26 @@ func TestIncrementalTouchesOnlyChangedService(t *testing.T) {
 	h.slice(slice("b", 8080, ready("10.42.0.11", testNode), ready("10.42.2.99", "node-c")))
 	h.sync()
 	st := h.p.last
-	// service chain rewritten, one endpoint chain created, one deleted.
-	if st.full || st.servicesWritten != 1 || st.chainsWritten != 2 {
+	// Only the service chain is rewritten; the hairpin elements change.
+	if st.full || st.servicesWritten != 1 || st.chainsWritten != 1 {
 		t.Fatalf("stats %+v\n%s", st, h.nft.LastTransaction)
 	}
 	for _, line := range strings.Split(strings.TrimSpace(h.nft.LastTransaction.String()), "\n") {
-		if !strings.Contains(line, "ns/b/") {
+		if !strings.Contains(line, "ns/b/") && line != "delete element ip skiff-proxy hairpin { 10.42.1.11 . 10.42.1.11 }" && line != "add element ip skiff-proxy hairpin { 10.42.2.99 . 10.42.2.99 }" {
 			t.Errorf("transaction touches more than service b: %q", line)
 		}
 	}
 	if got := h.gauge("skiff_proxy_sync_proxy_rules_last_written_services"); got != 1 {
 		t.Errorf("skiff_proxy_sync_proxy_rules_last_written_services = %v", got)
 	}
-	if got := h.gauge("skiff_proxy_sync_proxy_rules_last_written_chains"); got != 2 {
+	if got := h.gauge("skiff_proxy_sync_proxy_rules_last_written_chains"); got != 1 {
 		t.Errorf("skiff_proxy_sync_proxy_rules_last_written_chains = %v", got)
 	}
-	if h.hasChain(epChain("b", "http", "10.42.1.11", 8080)) || !h.hasChain(epChain("b", "http", "10.42.2.99", 8080)) {
-		t.Fatal("endpoint chains not updated")
+	if got := h.rules(chainName(prefixService, "b", "http")); !endsWith(got, dispatch(dnat("10.42.0.11", 8080), dnat("10.42.2.99", 8080))) {
+		t.Fatalf("service chain not updated: %q", got)
+	}
+	if h.setHas(setHairpin, "10.42.1.11", "10.42.1.11") || !h.setHas(setHairpin, "10.42.2.99", "10.42.2.99") {
+		t.Fatal("hairpin elements not updated")
 	}
 	mfs, err := h.reg.Gather()
 	if err != nil {
@@ -990,13 +1019,37 @@ func BenchmarkSync10000Services(b *testing.B) { benchmarkSync(b, 10000) }
 
 // dispatchShares reads a dispatch chain's rules the way the kernel runs
 // them and returns the exact probability with which a new connection (no
-// affinity entry) reaches each endpoint chain. It understands the rule
-// forms the cascade uses: "numgen random mod M 0 goto X" (taken with
-// probability 1/M of what is left) and "goto X" (takes what is left).
-// Rules that do not pick an endpoint (masquerade marking, affinity checks)
-// are skipped; what no rule takes is returned as left.
-func dispatchShares(t *testing.T, rules []string) (shares map[string]*big.Rat, left *big.Rat) {
+// affinity entry) is DNATed to each "ip:port". It understands the rule
+// forms the cascade uses: "numgen random mod M 0 V" (taken with probability
+// 1/M of what is left) and a plain "V" (takes what is left), where V is
+// "meta l4proto P dnat to ip:port" or "goto X" with X an endpoint chain,
+// whose DNAT it follows. Rules that do not pick an endpoint (masquerade
+// marking, affinity checks) are skipped; what no rule takes is returned as
+// left.
+func dispatchShares(t *testing.T, h *harness, rules []string) (shares map[string]*big.Rat, left *big.Rat) {
 	t.Helper()
+	// dest returns the DNAT destination of verdict v, or "" if v is not
+	// one of the endpoint-picking forms.
+	dest := func(v string) string {
+		if chain, ok := strings.CutPrefix(v, "goto "); ok {
+			if !strings.HasPrefix(chain, prefixEndpoint+"-") {
+				t.Fatalf("dispatch verdict %q does not go to an endpoint chain", v)
+			}
+			if !h.hasChain(chain) {
+				t.Fatalf("dispatch verdict %q: chain does not exist", v)
+			}
+			er := h.rules(chain)
+			if len(er) == 0 {
+				t.Fatalf("endpoint chain %s is empty", chain)
+			}
+			v = er[len(er)-1]
+		}
+		var proto, to string
+		if n, err := fmt.Sscanf(v, "meta l4proto %s dnat to %s", &proto, &to); err != nil || n != 2 {
+			return ""
+		}
+		return to
+	}
 	shares = map[string]*big.Rat{}
 	left = big.NewRat(1, 1)
 	for _, r := range rules {
@@ -1004,18 +1057,18 @@ func dispatchShares(t *testing.T, rules []string) (shares map[string]*big.Rat, l
 		var target string
 		if rest, ok := strings.CutPrefix(r, "numgen random mod "); ok {
 			var m, v int64
-			if _, err := fmt.Sscanf(rest, "%d %d goto %s", &m, &v, &target); err != nil || m < 1 || v < 0 || v >= m {
+			if _, err := fmt.Sscanf(rest, "%d %d ", &m, &v); err != nil || m < 1 || v < 0 || v >= m {
 				t.Fatalf("cannot read dispatch rule %q: %v", r, err)
 			}
+			fields := strings.SplitN(rest, " ", 3)
+			if target = dest(fields[2]); target == "" {
+				t.Fatalf("dispatch rule %q picks no endpoint", r)
+			}
 			take = new(big.Rat).Mul(left, big.NewRat(1, m))
-		} else if rest, ok := strings.CutPrefix(r, "goto "); ok {
-			target = rest
+		} else if target = dest(r); target != "" {
 			take = new(big.Rat).Set(left)
 		} else {
 			continue
-		}
-		if !strings.HasPrefix(target, prefixEndpoint+"-") {
-			t.Fatalf("dispatch rule %q does not go to an endpoint chain", r)
 		}
 		if shares[target] == nil {
 			shares[target] = new(big.Rat)
@@ -1043,21 +1096,26 @@ func TestDispatchUniform(t *testing.T) {
 				}))
 				var eps []ep
 				locals := 0
+				all, local := map[string]bool{}, map[string]bool{}
 				for i := 0; i < n; i++ {
 					node := "node-b"
+					ip := fmt.Sprintf("10.42.%d.%d", i/200, 1+i%200)
+					all[ip+":8080"] = true
 					if i%2 == 0 {
 						node, locals = testNode, locals+1
+						local[ip+":8080"] = true
 					}
-					eps = append(eps, ready(fmt.Sprintf("10.42.%d.%d", i/200, 1+i%200), node))
+					eps = append(eps, ready(ip, node))
 				}
 				h.slice(slice("web", 8080, eps...))
 				h.sync()
 				for _, c := range []struct {
 					chain string
 					n     int
-				}{{chainName(prefixService, "web", "http"), n}, {chainName(prefixLocal, "web", "http"), locals}} {
+					dests map[string]bool
+				}{{chainName(prefixService, "web", "http"), n, all}, {chainName(prefixLocal, "web", "http"), locals, local}} {
 					rules := h.rules(c.chain)
-					shares, left := dispatchShares(t, rules)
+					shares, left := dispatchShares(t, h, rules)
 					if left.Sign() != 0 {
 						t.Errorf("%s: %v of new connections fall through:\n%s", c.chain, left, strings.Join(rules, "\n"))
 					}
@@ -1069,8 +1127,8 @@ func TestDispatchUniform(t *testing.T) {
 						if p.Cmp(want) != 0 {
 							t.Errorf("%s: %s gets %v, want %v", c.chain, target, p, want)
 						}
-						if !h.hasChain(target) {
-							t.Errorf("%s: target %s does not exist", c.chain, target)
+						if !c.dests[target] {
+							t.Errorf("%s: DNATs to %s, which is not one of its endpoints", c.chain, target)
 						}
 					}
 				}
