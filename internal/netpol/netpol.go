@@ -26,6 +26,8 @@ import (
 	netlisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/knftables"
+
+	"skiff/internal/syncloop"
 )
 
 // TableName is the nftables table (family ip) the enforcer owns.
@@ -66,7 +68,7 @@ type Enforcer struct {
 	namespaces  corelisters.NamespaceLister
 	nodes       corelisters.NodeLister
 	policies    netlisters.NetworkPolicyLister
-	kick        chan struct{}
+	syncs       *syncloop.Loop
 	// mu serialises table writes with the drop counter reads of scrapes.
 	mu          sync.Mutex
 	lastApplied string
@@ -94,11 +96,11 @@ func New(client kubernetes.Interface, cfg Config) (*Enforcer, error) {
 		cfg.NFT = nft
 	}
 	e := &Enforcer{
-		cfg:  cfg,
-		log:  cfg.Logger.With("component", "netpol"),
-		nft:  cfg.NFT,
-		m:    newMetrics(),
-		kick: make(chan struct{}, 1),
+		cfg:   cfg,
+		log:   cfg.Logger.With("component", "netpol"),
+		nft:   cfg.NFT,
+		m:     newMetrics(),
+		syncs: syncloop.New(syncloop.Config{MinInterval: coalesceInterval, Resync: resyncPeriod, MaxBackoff: maxBackoff}),
 	}
 	e.m.dropped = prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "skiff_netpol_dropped_packets_total",
@@ -148,12 +150,7 @@ func stripManagedFields(obj any) (any, error) {
 }
 
 // trigger asks the loop for a sync; bursts collapse into one.
-func (e *Enforcer) trigger() {
-	select {
-	case e.kick <- struct{}{}:
-	default:
-	}
-}
+func (e *Enforcer) trigger() { e.syncs.Kick() }
 
 // Run starts the informers and keeps the table in sync until ctx ends. It
 // returns nil then and leaves the rules in place: policies stay enforced
@@ -175,55 +172,10 @@ func (e *Enforcer) Run(ctx context.Context) error {
 }
 
 // loop syncs on events (coalesced), on retries after failures (with
-// backoff) and every resyncPeriod.
+// backoff) and every resyncPeriod; the last two rewrite the table even
+// when nothing seems changed.
 func (e *Enforcer) loop(ctx context.Context) {
-	var last time.Time
-	backoff := time.Duration(0)
-	retry := time.NewTimer(0) // first sync at once
-	defer retry.Stop()
-	resync := time.NewTicker(resyncPeriod)
-	defer resync.Stop()
-	for {
-		force := false
-		select {
-		case <-ctx.Done():
-			return
-		case <-e.kick:
-		case <-retry.C:
-			force = true
-		case <-resync.C:
-			force = true
-		}
-		if wait := coalesceInterval - time.Since(last); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-		}
-		// Events that arrived while waiting are part of this sync.
-		select {
-		case <-e.kick:
-		default:
-		}
-		last = time.Now()
-		if err := e.sync(ctx, force); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if backoff == 0 {
-				backoff = time.Second
-			} else if backoff *= 2; backoff > maxBackoff {
-				backoff = maxBackoff
-			}
-			e.log.Error("syncing network policy rules failed", "err", err, "retryIn", backoff)
-			retry.Reset(backoff)
-			continue
-		}
-		backoff = 0
-	}
+	e.syncs.Run(ctx, e.log, "syncing network policy rules", e.sync)
 }
 
 // snapshot reads the informer caches.

@@ -23,6 +23,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/knftables"
+
+	"skiff/internal/syncloop"
 )
 
 // TableName is the nftables table (family ip) this package owns.
@@ -50,10 +52,10 @@ type Config struct {
 
 // Network keeps routes and masquerading in step with the cluster's Nodes.
 type Network struct {
-	cfg     Config
-	client  kubernetes.Interface
-	log     *slog.Logger
-	trigger chan struct{}
+	cfg    Config
+	client kubernetes.Interface
+	log    *slog.Logger
+	syncs  *syncloop.Loop
 
 	mu sync.Mutex
 	// applied is the route set of the last successful sync.
@@ -89,7 +91,8 @@ func New(client kubernetes.Interface, cfg Config) (*Network, error) {
 		cfg.NFT = nft
 	}
 	n := &Network{
-		cfg: cfg, client: client, log: cfg.Logger, trigger: make(chan struct{}, 1),
+		cfg: cfg, client: client, log: cfg.Logger,
+		syncs: syncloop.New(syncloop.Config{Resync: cfg.ResyncInterval}),
 		syncDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "skiff", Subsystem: "network", Name: "sync_duration_seconds",
 			Help:    "Time to bring routes and masquerade rules in step with the cluster's nodes.",
@@ -142,40 +145,20 @@ func (n *Network) Run(ctx context.Context) error {
 		return nil
 	}
 	lister := nodes.Lister()
-	resync := time.NewTicker(n.cfg.ResyncInterval)
-	defer resync.Stop()
-	retry := time.NewTimer(0)
-	defer retry.Stop()
-	backoff := time.Second
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-n.trigger:
-		case <-resync.C:
-		case <-retry.C:
-		}
+	n.syncs.Run(ctx, n.log, "network sync", func(ctx context.Context, _ bool) error {
 		all, err := lister.List(labels.Everything())
 		if err == nil {
 			err = n.Sync(ctx, all)
 		}
 		if err != nil {
 			n.syncErrors.Inc()
-			n.log.Error("network sync failed; retrying", "err", err, "in", backoff)
-			retry.Reset(backoff)
-			backoff = min(2*backoff, 30*time.Second)
-			continue
 		}
-		backoff = time.Second
-	}
+		return err
+	})
+	return nil
 }
 
-func (n *Network) kick() {
-	select {
-	case n.trigger <- struct{}{}:
-	default:
-	}
-}
+func (n *Network) kick() { n.syncs.Kick() }
 
 // nodeUpdated syncs only when something routing depends on changed: node
 // status heartbeats arrive every few seconds from every node.

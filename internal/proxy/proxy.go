@@ -28,6 +28,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/knftables"
+
+	"skiff/internal/syncloop"
 )
 
 // TableName is the nftables table (family ip) the proxy owns.
@@ -85,7 +87,7 @@ type Proxy struct {
 	slices      cache.SharedIndexInformer
 	nodes       cache.SharedIndexInformer
 
-	kick chan struct{}
+	syncs *syncloop.Loop
 
 	mu       sync.Mutex
 	dirty    map[string]struct{}  // Service keys whose rules must be recomputed
@@ -137,7 +139,7 @@ func newProxy(client kubernetes.Interface, cfg Config) (*Proxy, error) {
 		nft:          cfg.NFT,
 		m:            newMetrics(),
 		ct:           netlinkConntrack{},
-		kick:         make(chan struct{}, 1),
+		syncs:        syncloop.New(syncloop.Config{MinInterval: cfg.MinSyncInterval, Resync: resyncPeriod, MaxBackoff: maxBackoff}),
 		dirty:        map[string]struct{}{},
 		triggers:     map[string]time.Time{},
 		applied:      map[string]*piece{},
@@ -264,12 +266,7 @@ func (p *Proxy) markDirty(key string, trigger time.Time) {
 	p.requestSync()
 }
 
-func (p *Proxy) requestSync() {
-	select {
-	case p.kick <- struct{}{}:
-	default:
-	}
-}
+func (p *Proxy) requestSync() { p.syncs.Kick() }
 
 // Run starts the informers and keeps the table in sync until ctx ends. It
 // returns nil then and leaves the rules in place, so that service traffic
@@ -291,57 +288,17 @@ func (p *Proxy) Run(ctx context.Context) error {
 }
 
 // loop runs syncs: at most one per MinSyncInterval, on events, on retries
-// after failures (with backoff) and every resyncPeriod.
+// after failures (with backoff) and every resyncPeriod, a full one when
+// the last is fullSyncPeriod old.
 func (p *Proxy) loop(ctx context.Context) {
-	var last time.Time
-	backoff := time.Duration(0)
-	retry := time.NewTimer(0) // first sync at once
-	defer retry.Stop()
-	resync := time.NewTicker(resyncPeriod)
-	defer resync.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-p.kick:
-		case <-retry.C:
-		case <-resync.C:
-			if time.Since(p.lastFull) >= fullSyncPeriod {
-				p.mu.Lock()
-				p.needFull = true
-				p.mu.Unlock()
-			}
+	p.syncs.Run(ctx, p.log, "syncing service rules", func(ctx context.Context, periodic bool) error {
+		if periodic && time.Since(p.lastFull) >= fullSyncPeriod {
+			p.mu.Lock()
+			p.needFull = true
+			p.mu.Unlock()
 		}
-		if wait := p.cfg.MinSyncInterval - time.Since(last); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-		}
-		// Events that arrived while waiting are part of this sync.
-		select {
-		case <-p.kick:
-		default:
-		}
-		last = time.Now()
-		if err := p.syncRules(ctx); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if backoff == 0 {
-				backoff = time.Second
-			} else if backoff *= 2; backoff > maxBackoff {
-				backoff = maxBackoff
-			}
-			p.log.Error("syncing service rules failed", "err", err, "retryIn", backoff)
-			retry.Reset(backoff)
-			continue
-		}
-		backoff = 0
-	}
+		return p.syncRules(ctx)
+	})
 }
 
 // currentNode reads this node's addresses and pod CIDR from the cache.
