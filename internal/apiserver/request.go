@@ -104,6 +104,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if s.serveNodeProxyPath(w, r, gv, rest) {
 		return
 	}
+	if s.serveProxySubresource(w, r, gv, rest) {
+		return
+	}
 	ns, resource, name, sub, watchPath, ok := parseResourcePath(rest)
 	if !ok {
 		s.writeError(w, r, notFoundPath())

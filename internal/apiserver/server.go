@@ -122,6 +122,10 @@ type Server struct {
 	crds *apiextensions.Controller
 	// kubelet is the client for kubelet proxying (podproxy.go).
 	kubelet kubeletClient
+	// podProxy reaches pods for pods/proxy and services/proxy;
+	// proxyLoopback lets them reach loopback addresses (unit tests).
+	podProxy      podProxyClient
+	proxyLoopback bool
 }
 
 // New builds an API server from cfg.
