@@ -411,19 +411,46 @@ func (s *Server) serveList(q *request) {
 		s.writeError(q.w, q.r, toStatusError(err, q.gr(), ""))
 		return
 	}
-	list := q.res.NewList()
-	items := make([]runtime.Object, 0, len(res.Items))
-	for _, it := range res.Items {
-		out, err := registry.FromStorage(q.res, it)
+	lm := metav1.ListMeta{ResourceVersion: strconv.FormatInt(res.Revision, 10)}
+	if res.NextKey != "" {
+		token, err := encodeContinue(prefix, res.NextKey, res.Revision)
 		if err != nil {
 			s.writeError(q.w, q.r, err)
 			return
 		}
+		lm.Continue = token
+		if res.Remaining >= 0 {
+			lm.RemainingItemCount = &res.Remaining
+		}
+	}
+	listGVK := q.res.GVK().GroupVersion().WithKind(q.res.Kind + "List")
+	if done, err := s.writeCachedList(q, res, listGVK, &lm); done || err != nil {
+		if err != nil {
+			s.writeError(q.w, q.r, err)
+		}
+		return
+	}
+	list, err := buildList(q.res, res.Items, listGVK, &lm)
+	if err != nil {
+		s.writeError(q.w, q.r, err)
+		return
+	}
+	s.writeObject(q, http.StatusOK, list)
+}
+
+// buildList makes the list object of stored items in the served version.
+func buildList(r *registry.Resource, stored []runtime.Object, listGVK schema.GroupVersionKind, lm *metav1.ListMeta) (runtime.Object, error) {
+	list := r.NewList()
+	items := make([]runtime.Object, 0, len(stored))
+	for _, it := range stored {
+		out, err := registry.FromStorage(r, it)
+		if err != nil {
+			return nil, err
+		}
 		items = append(items, out)
 	}
 	if err := meta.SetList(list, items); err != nil {
-		s.writeError(q.w, q.r, err)
-		return
+		return nil, err
 	}
 	// Items of a list carry no kind of their own. SetList copied them
 	// into the list, so this never touches the store's shared objects.
@@ -432,20 +459,15 @@ func (s *Server) serveList(q *request) {
 		return nil
 	})
 	la, _ := meta.ListAccessor(list)
-	la.SetResourceVersion(strconv.FormatInt(res.Revision, 10))
-	if res.NextKey != "" {
-		token, err := encodeContinue(prefix, res.NextKey, res.Revision)
-		if err != nil {
-			s.writeError(q.w, q.r, err)
-			return
-		}
-		la.SetContinue(token)
-		if res.Remaining >= 0 {
-			la.SetRemainingItemCount(&res.Remaining)
+	la.SetResourceVersion(lm.ResourceVersion)
+	if lm.Continue != "" {
+		la.SetContinue(lm.Continue)
+		if lm.RemainingItemCount != nil {
+			la.SetRemainingItemCount(lm.RemainingItemCount)
 		}
 	}
-	setKind(list, q.res.GVK().GroupVersion().WithKind(q.res.Kind+"List"))
-	s.writeObject(q, http.StatusOK, list)
+	setKind(list, listGVK)
+	return list, nil
 }
 
 func (s *Server) serveCreate(q *request) {

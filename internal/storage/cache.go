@@ -211,12 +211,17 @@ func (c *Cached) Watch(ctx context.Context, prefix string, revision int64) (<-ch
 	return ch, nil
 }
 
-// entry is one cached object.
+// entry is one cached object version. Entries are replaced, never changed,
+// when the object changes, so encodings kept in enc stay valid for as long
+// as the entry is reachable.
 type entry struct {
 	key    string
 	value  []byte
 	modRev int64
 	obj    runtime.Object
+	// enc keeps the wire encodings of obj (per format and served version),
+	// each made at its first use by a list and dropped with the entry.
+	enc Shared
 }
 
 func entryLess(a, b *entry) bool { return a.key < b.key }
@@ -474,6 +479,16 @@ func (wc *watchCache) list(prefix string, opts ListOptions) *ListResult {
 		return true
 	})
 	wc.mu.RUnlock()
+	n := len(matched)
+	if opts.Filter != nil {
+		// A selector may keep few of many: grow as they come.
+		n = 0
+	}
+	if opts.Limit > 0 && opts.Limit < int64(n) {
+		n = int(opts.Limit)
+	}
+	res.Items = make([]runtime.Object, 0, n)
+	res.Encodings = make([]*Shared, 0, n)
 	for i, e := range matched {
 		// Shared with the cache: List results are read-only (see Store).
 		obj := e.obj
@@ -481,6 +496,7 @@ func (wc *watchCache) list(prefix string, opts ListOptions) *ListResult {
 			continue
 		}
 		res.Items = append(res.Items, obj)
+		res.Encodings = append(res.Encodings, &e.enc)
 		if opts.Limit > 0 && int64(len(res.Items)) == opts.Limit && i < len(matched)-1 {
 			res.NextKey = e.key + "\x00"
 			if opts.Filter == nil {

@@ -221,3 +221,65 @@ func TestCachedStaleHintRereads(t *testing.T) {
 		t.Fatalf("delete with a precondition on the newest version: %v", err)
 	}
 }
+
+// A cached list hands out, with each item, the encodings kept for that
+// object version: the same for an unchanged object, fresh once it changes.
+func TestCachedListKeepsEncodingsPerVersion(t *testing.T) {
+	c, e := newCached(t)
+	ctx := context.Background()
+	for _, n := range []string{"a", "b"} {
+		if _, err := e.Create(ctx, "/registry/configmaps/ns/"+n, configMap(n, "1"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func() *storage.ListResult {
+		t.Helper()
+		l, err := c.List(ctx, "/registry/configmaps/ns/", storage.ListOptions{Consistent: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Items) != 2 || len(l.Encodings) != 2 {
+			t.Fatalf("list has %d items and %d encodings, want 2 and 2", len(l.Items), len(l.Encodings))
+		}
+		return l
+	}
+	first := list()
+	builds := 0
+	for _, sh := range first.Encodings {
+		if _, err := sh.Get("json", func() ([]byte, error) { builds++; return []byte("x"), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.Update(ctx, "/registry/configmaps/ns/b", func(cur runtime.Object) (runtime.Object, error) {
+		cm := cur.(*corev1.ConfigMap).DeepCopy()
+		cm.Data["v"] = "2"
+		return cm, nil
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	second := list()
+	if second.Encodings[0] != first.Encodings[0] {
+		t.Error("unchanged object lost its kept encodings")
+	}
+	if second.Encodings[1] == first.Encodings[1] {
+		t.Error("changed object kept the encodings of its previous version")
+	}
+	for _, sh := range second.Encodings {
+		if _, err := sh.Get("json", func() ([]byte, error) { builds++; return []byte("y"), nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if builds != 3 {
+		t.Errorf("%d encodings made, want 3 (one per object version)", builds)
+	}
+	// Limited and filtered lists pair each item with its own encodings.
+	l, err := c.List(ctx, "/registry/configmaps/ns/", storage.ListOptions{Limit: 1, Filter: func(o runtime.Object) bool {
+		return o.(*corev1.ConfigMap).Name == "b"
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Items) != 1 || len(l.Encodings) != 1 || l.Encodings[0] != second.Encodings[1] {
+		t.Fatalf("filtered list: %d items, %d encodings, want b's", len(l.Items), len(l.Encodings))
+	}
+}

@@ -195,6 +195,9 @@ func (m *Memory) List(_ context.Context, prefix string, opts ListOptions) (*List
 			continue
 		}
 		res.Items = append(res.Items, obj)
+		// Fresh for each list (nothing decoded is kept here), so that
+		// lists from this store are written as cached lists are.
+		res.Encodings = append(res.Encodings, &Shared{})
 		if opts.Limit > 0 && int64(len(res.Items)) == opts.Limit && i < len(entries)-1 {
 			res.NextKey = keys[i] + "\x00"
 			if opts.Filter == nil {

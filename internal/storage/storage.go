@@ -57,8 +57,12 @@ type ListOptions struct {
 
 // ListResult is one page of a List.
 type ListResult struct {
-	Items    []runtime.Object
-	Revision int64
+	Items []runtime.Object
+	// Encodings, when set (lists served from the watch cache), holds one
+	// Shared per item: wire encodings of Items[i] kept with the cached
+	// object version, so that each is made once, not once per list.
+	Encodings []*Shared
+	Revision  int64
 	// NextKey is set when more items remain; the next page starts there.
 	NextKey string
 	// Remaining counts the items after this page when known (no filter), else -1.
@@ -98,14 +102,17 @@ type Event struct {
 	Shared *Shared
 }
 
-// Shared keeps encodings of one event, each made once, by whoever needs
-// it first.
+// Shared keeps encodings of one event or of one cached object version, each
+// made once, by whoever needs it first.
 type Shared struct {
-	mu   sync.Mutex
-	data map[string]*sharedEntry
+	mu sync.Mutex
+	// Few encodings are ever asked of one object (a format per served
+	// version): a slice is lighter than a map, kept per cached object.
+	data []*sharedEntry
 }
 
 type sharedEntry struct {
+	key  string
 	once sync.Once
 	b    []byte
 	err  error
@@ -114,13 +121,16 @@ type sharedEntry struct {
 // Get returns the encoding named key, building it on first use.
 func (s *Shared) Get(key string, build func() ([]byte, error)) ([]byte, error) {
 	s.mu.Lock()
-	if s.data == nil {
-		s.data = map[string]*sharedEntry{}
+	var e *sharedEntry
+	for _, d := range s.data {
+		if d.key == key {
+			e = d
+			break
+		}
 	}
-	e, ok := s.data[key]
-	if !ok {
-		e = &sharedEntry{}
-		s.data[key] = e
+	if e == nil {
+		e = &sharedEntry{key: key}
+		s.data = append(s.data, e)
 	}
 	s.mu.Unlock()
 	e.once.Do(func() { e.b, e.err = build() })

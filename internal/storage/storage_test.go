@@ -3,6 +3,9 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,5 +91,42 @@ func TestMemoryStore(t *testing.T) {
 	old, _ := s.Watch(ctx, "/r/", rev)
 	if ev := <-old; ev.Type != Error || !errors.Is(ev.Err, ErrExpired) {
 		t.Fatalf("watch from a compacted revision: %+v", ev)
+	}
+}
+
+// Each named encoding is built once however many readers ask at the same
+// time, and different names never share a result.
+func TestSharedBuildsOncePerKey(t *testing.T) {
+	var sh Shared
+	var builds [3]atomic.Int32
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range 3 {
+				key := fmt.Sprint("k", (k+g)%3)
+				b, err := sh.Get(key, func() ([]byte, error) {
+					builds[(k+g)%3].Add(1)
+					return []byte(key), nil
+				})
+				if err != nil || string(b) != key {
+					t.Errorf("Get(%s) = %q, %v", key, b, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for k := range builds {
+		if n := builds[k].Load(); n != 1 {
+			t.Errorf("k%d built %d times, want 1", k, n)
+		}
+	}
+	boom := errors.New("boom")
+	if _, err := sh.Get("bad", func() ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
+		t.Fatalf("error not returned: %v", err)
+	}
+	if _, err := sh.Get("bad", func() ([]byte, error) { return []byte("x"), nil }); !errors.Is(err, boom) {
+		t.Fatalf("a failed build is not kept: %v", err)
 	}
 }

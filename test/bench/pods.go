@@ -27,6 +27,55 @@ type podFigures struct {
 	valueSize, respBytes        int
 	storedFormat                string
 	etcdConsistent, etcdAnyList phaseEtcd
+	// server* are the mean time the API server spent on each list of the
+	// phase, from its apiserver_request_duration_seconds metric (handler
+	// start to the last byte handed to HTTP/2, so it includes sending
+	// while the client reads); -1 when unknown.
+	serverConsistent, serverAny, serverRaw float64
+}
+
+// serverListSeconds returns the count and sum of the API server's pod LIST
+// request durations, from its metrics.
+func serverListSeconds(ctx context.Context, kc *kubernetes.Clientset) (count, sum float64, err error) {
+	body, err := kc.Discovery().RESTClient().Get().AbsPath("/metrics").SetHeader("Accept", "text/plain").DoRaw(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.Contains(line, `resource="pods"`) || !strings.Contains(line, `verb="LIST"`) || !strings.Contains(line, `subresource=""`) {
+			continue
+		}
+		name, rest, _ := strings.Cut(line, "{")
+		_, val, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(val, &v); err != nil {
+			continue
+		}
+		switch name {
+		case "apiserver_request_duration_seconds_count":
+			count += v
+		case "apiserver_request_duration_seconds_sum":
+			sum += v
+		}
+	}
+	return count, sum, nil
+}
+
+// serverMean runs phase and returns the API server's mean pod LIST time in
+// it, in milliseconds (-1 when the metric could not be read).
+func serverMean(ctx context.Context, kc *kubernetes.Clientset, phase func() error) (float64, error) {
+	c0, s0, err0 := serverListSeconds(ctx, kc)
+	if err := phase(); err != nil {
+		return -1, err
+	}
+	c1, s1, err1 := serverListSeconds(ctx, kc)
+	if err0 != nil || err1 != nil || c1 <= c0 {
+		return -1, nil
+	}
+	return (s1 - s0) / (c1 - c0) * 1000, nil
 }
 
 func podName(i int) string { return fmt.Sprintf("pod-%05d", i) }
@@ -137,39 +186,46 @@ func podListBench(ctx context.Context, out io.Writer, o options, kc *kubernetes.
 	}); err != nil {
 		return nil, err
 	}
-	list := func(name, rv string) (*result, phaseEtcd, error) {
+	list := func(name, rv string) (r *result, ph phaseEtcd, server float64, err error) {
 		m0 := metrics()
-		r, err := measure(out, func() (*result, error) {
-			return sequential(ctx, name, o.lists, func(ctx context.Context, _ int) error {
-				l, err := pods.List(ctx, metav1.ListOptions{ResourceVersion: rv})
-				if err != nil {
-					return err
-				}
-				return count("list", len(l.Items))
+		server, err = serverMean(ctx, kc, func() (err error) {
+			r, err = measure(out, func() (*result, error) {
+				return sequential(ctx, name, o.lists, func(ctx context.Context, _ int) error {
+					l, err := pods.List(ctx, metav1.ListOptions{ResourceVersion: rv})
+					if err != nil {
+						return err
+					}
+					return count("list", len(l.Items))
+				})
 			})
+			return err
 		})
-		return r, phaseEtcd{strings.TrimPrefix(name, "api "), o.lists, diffStats(m0, metrics())}, err
+		return r, phaseEtcd{strings.TrimPrefix(name, "api "), o.lists, diffStats(m0, metrics())}, server, err
 	}
-	if pf.listConsistent, pf.etcdConsistent, err = list("api pod list rv=\"\"", ""); err != nil {
+	if pf.listConsistent, pf.etcdConsistent, pf.serverConsistent, err = list("api pod list rv=\"\"", ""); err != nil {
 		return nil, err
 	}
-	if pf.listAny, pf.etcdAnyList, err = list("api pod list rv=0", "0"); err != nil {
+	if pf.listAny, pf.etcdAnyList, pf.serverAny, err = list("api pod list rv=0", "0"); err != nil {
 		return nil, err
 	}
 	// The same consistent list, its body read but not decoded: the server's
 	// share of the list (plus transfer), without client-go's decoding.
-	if pf.listRaw, err = measure(out, func() (*result, error) {
-		return sequential(ctx, "api pod list rv=\"\" undecoded", o.lists, func(ctx context.Context, _ int) error {
-			body, err := kc.CoreV1().RESTClient().Get().Namespace(namespace).Resource("pods").
-				SetHeader("Accept", mediaProto).DoRaw(ctx)
-			if err == nil && len(body) < pf.respBytes {
-				err = fmt.Errorf("list body is %d bytes, a decoded list was %d", len(body), pf.respBytes)
-			}
-			return err
+	if pf.serverRaw, err = serverMean(ctx, kc, func() (err error) {
+		pf.listRaw, err = measure(out, func() (*result, error) {
+			return sequential(ctx, "api pod list rv=\"\" undecoded", o.lists, func(ctx context.Context, _ int) error {
+				body, err := kc.CoreV1().RESTClient().Get().Namespace(namespace).Resource("pods").
+					SetHeader("Accept", mediaProto).DoRaw(ctx)
+				if err == nil && len(body) < pf.respBytes {
+					err = fmt.Errorf("list body is %d bytes, a decoded list was %d", len(body), pf.respBytes)
+				}
+				return err
+			})
 		})
+		return err
 	}); err != nil {
 		return nil, err
 	}
+	fmt.Fprintf(out, "BENCH api pod list server-side mean_ms rv=\"\"=%.2f rv=0=%.2f undecoded=%.2f\n", pf.serverConsistent, pf.serverAny, pf.serverRaw)
 	return pf, nil
 }
 

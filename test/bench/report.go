@@ -249,6 +249,22 @@ func (r *report) podsMarkdown(p func(string, ...any)) {
 	srow("range ÷ consistent list, undecoded", pf.rangeRaw, pf.listRaw)
 	p("| range+decode ÷ consistent list | %s | %s | |\n", speedup(pf.rangeDecode, pf.listConsistent, 50), speedup(pf.rangeDecode, pf.listConsistent, 99))
 	p("| range+decode ÷ any-version list | %s | %s | |\n\n", speedup(pf.rangeDecode, pf.listAny, 50), speedup(pf.rangeDecode, pf.listAny, 99))
+	if pf.serverConsistent < 0 && pf.serverAny < 0 && pf.serverRaw < 0 {
+		return
+	}
+	p("Server side only: the mean time the API server spent per list, from its `apiserver_request_duration_seconds` metric (from the handler's start until the last byte of the body was handed to HTTP/2, so it includes sending while the client reads, but not the client's decoding), against the range's p50:\n\n")
+	p("| List | server mean ms | range p50 ÷ server mean |\n|---|---:|---:|\n")
+	mrow := func(label string, mean float64) {
+		if mean <= 0 {
+			p("| %s | n/a | n/a |\n", label)
+			return
+		}
+		p("| %s | %.2f | %s |\n", label, mean, ratio(ms(pf.rangeRaw.pct(50)), mean))
+	}
+	mrow("consistent (`resourceVersion=\"\"`), client-go", pf.serverConsistent)
+	mrow("any version (`resourceVersion=\"0\"`), client-go", pf.serverAny)
+	mrow("consistent, body read but not decoded", pf.serverRaw)
+	p("\n")
 }
 
 func (r *report) fanoutMarkdown(p func(string, ...any)) {
