@@ -136,6 +136,31 @@ func PodLister(store storage.Store) func(ctx context.Context, namespace string) 
 	}
 }
 
+// QuotaCharger returns a function that changes a ResourceQuota's status
+// in the store with compare-and-swap (retried on conflict), for the
+// ResourceQuota admission plugin: concurrent creates are charged one after
+// the other, so together they cannot go beyond the quota. A quota deleted
+// meanwhile charges nothing.
+func QuotaCharger(store storage.Store) func(ctx context.Context, namespace, name string, charge func(*corev1.ResourceQuota) error) error {
+	res := registry.Lookup("", "v1", "resourcequotas")
+	return func(ctx context.Context, namespace, name string, charge func(*corev1.ResourceQuota) error) error {
+		_, err := store.Update(ctx, storageKey(res, namespace, name), func(cur runtime.Object) (runtime.Object, error) {
+			q, ok := cur.(*corev1.ResourceQuota)
+			if !ok {
+				return nil, apierrors.NewInternalError(errors.New("stored quota is not a v1 ResourceQuota"))
+			}
+			if err := charge(q); err != nil {
+				return nil, err
+			}
+			return q, nil
+		}, nil)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+}
+
 // ObjectLister returns a function listing the objects of a resource in a
 // namespace from store, for admission plugins. The objects returned must not
 // be modified.

@@ -58,7 +58,7 @@ func admissionChain(store storage.Store) *admission.Chain {
 	psa.Pods = apiserver.PodLister(store)
 	list := apiserver.ObjectLister(store)
 	return admission.NewChain(psa, limitranger.New(list), serviceaccount.New(apiserver.ServiceAccountGetter(store)), defaulttolerationseconds.New(0, 0), priority.New(priorityClasses(list)),
-		defaultstorageclass.New(list), resourcequota.New(list), webhook.New(webhookSources(store, list)))
+		defaultstorageclass.New(list), resourcequota.New(list, apiserver.QuotaCharger(store)), webhook.New(webhookSources(store, list)))
 }
 
 // priorityClasses lists the PriorityClasses for the Priority plugin.
