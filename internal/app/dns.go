@@ -59,5 +59,11 @@ func runDNS(ctx context.Context, cfg ServerConfig, loopback *rest.Config, addr s
 			}
 		}
 	}()
-	return srv.Run(ctx)
+	// Port 53 of this address held by another resolver costs the cluster
+	// its DNS, not the server its API.
+	if err := srv.Run(ctx); err != nil && ctx.Err() == nil {
+		log.Error("cluster DNS stopped; pods resolve no cluster names (is another DNS server on this address? --cluster-dns='' turns it off)", "err", err)
+	}
+	<-ctx.Done()
+	return nil
 }
