@@ -37,6 +37,21 @@ func KernelSyncBench(n, endpointsPer int) (full, incremental time.Duration, err 
 	return r.full, r.incremental, err
 }
 
+// KernelSyncFigures are KernelSyncBench's durations with the part spent
+// in the nft command (parsing the transaction and the kernel applying it):
+// the floor any proxy writing the same rules through nft pays.
+type KernelSyncFigures struct {
+	Full, Incremental       time.Duration
+	FullNFT, IncrementalNFT time.Duration
+}
+
+// KernelSyncDetail is KernelSyncBench reporting the time spent in nft too;
+// the same preconditions apply.
+func KernelSyncDetail(n, endpointsPer int) (KernelSyncFigures, error) {
+	r, err := kernelSyncBench(n, endpointsPer)
+	return KernelSyncFigures{Full: r.full, Incremental: r.incremental, FullNFT: r.fullNFT, IncrementalNFT: r.incrementalNFT}, err
+}
+
 // kernelSyncBench is KernelSyncBench with the time spent in nft reported
 // separately (for the benchmarks).
 func kernelSyncBench(n, endpointsPer int) (benchResult, error) {

@@ -39,6 +39,8 @@ type dnsFigures struct {
 type proxyFigures struct {
 	services          int
 	full, incremental time.Duration
+	// fullNFT and incNFT are the parts spent in nft: the floor.
+	fullNFT, incNFT time.Duration
 }
 
 type netFigures struct {
@@ -130,16 +132,18 @@ func proxyBench(ctx context.Context, out io.Writer, n int) (proxyFigures, error)
 		return f, fmt.Errorf("proxy child: %v", err)
 	}
 	fields := strings.Fields(string(res))
-	if len(fields) != 2 {
+	if len(fields) != 4 {
 		return f, fmt.Errorf("proxy child said %q", res)
 	}
-	full, err1 := time.ParseDuration(fields[0])
-	inc, err2 := time.ParseDuration(fields[1])
-	if err1 != nil || err2 != nil {
-		return f, fmt.Errorf("proxy child said %q", res)
+	var ds [4]time.Duration
+	for i, s := range fields {
+		if ds[i], err = time.ParseDuration(s); err != nil {
+			return f, fmt.Errorf("proxy child said %q", res)
+		}
 	}
-	f.full, f.incremental = full, inc
-	fmt.Fprintf(out, "BENCH proxy services=%d endpoints_per=%d full_s=%.2f incremental_ms=%.1f\n", n, proxyEndpointsPer, full.Seconds(), float64(inc.Microseconds())/1000)
+	f.full, f.incremental, f.fullNFT, f.incNFT = ds[0], ds[1], ds[2], ds[3]
+	fmt.Fprintf(out, "BENCH proxy services=%d endpoints_per=%d full_s=%.2f incremental_ms=%.1f full_nft_s=%.2f incremental_nft_ms=%.1f ratio_full=%.2f ratio_incremental=%.2f\n",
+		n, proxyEndpointsPer, f.full.Seconds(), ms(f.incremental), f.fullNFT.Seconds(), ms(f.incNFT), f.full.Seconds()/f.fullNFT.Seconds(), f.incremental.Seconds()/f.incNFT.Seconds())
 	return f, nil
 }
 
@@ -150,12 +154,12 @@ func proxyChild(arg string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	full, inc, err := proxy.KernelSyncBench(n, proxyEndpointsPer)
+	f, err := proxy.KernelSyncDetail(n, proxyEndpointsPer)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	fmt.Println(full, inc)
+	fmt.Println(f.Full, f.Incremental, f.FullNFT, f.IncrementalNFT)
 	return 0
 }
 
@@ -201,10 +205,11 @@ func (r *report) networkMarkdown(p func(string, ...any)) {
 		return
 	}
 	if len(f.proxy) > 0 {
-		p("Service proxy (internal/proxy) on the real kernel, in a network namespace made for the run: a full sync of N ClusterIP Services with %d ready endpoints each (computing the rules and loading them with `nft` in one transaction, from an empty table), then one endpoint of one Service changing (an incremental sync, which rewrites only that Service's chains).\n\n", proxyEndpointsPer)
-		p("| Services | full sync | one Service changing |\n|---:|---:|---:|\n")
+		p("Service proxy (internal/proxy) on the real kernel, in a network namespace made for the run: a full sync of N ClusterIP Services with %d ready endpoints each (computing the rules and loading them with `nft` in one transaction, from an empty table), then one endpoint of one Service changing (an incremental sync, which rewrites only that Service's chains). The reference is the time spent inside `nft` for the same transactions (its parsing and the kernel applying them): what any proxy writing these rules through nft pays; skiff ÷ nft shows what computing the rules adds.\n\n", proxyEndpointsPer)
+		p("| Services | full sync | of it in nft | skiff ÷ nft | one Service changing | of it in nft | skiff ÷ nft |\n|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, x := range f.proxy {
-			p("| %d | %.2f s | %.1f ms |\n", x.services, x.full.Seconds(), float64(x.incremental.Microseconds())/1000)
+			p("| %d | %.2f s | %.2f s | %.2f | %.1f ms | %.1f ms | %.2f |\n", x.services, x.full.Seconds(), x.fullNFT.Seconds(), x.full.Seconds()/x.fullNFT.Seconds(),
+				ms(x.incremental), ms(x.incNFT), x.incremental.Seconds()/x.incNFT.Seconds())
 		}
 		p("\n")
 	}
