@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -130,6 +131,16 @@ type Cluster struct {
 	Kubeconfig string
 	// Exists says whether the state dir held the cluster already.
 	Exists bool
+
+	mu sync.Mutex
+	// children are the node processes this Cluster started, by node
+	// name; the channel closes when the process exits.
+	children map[string]child
+}
+
+type child struct {
+	pid    int
+	exited chan struct{}
 }
 
 // Open reads the cluster in cfg.Dir, or lays out a new one from cfg when

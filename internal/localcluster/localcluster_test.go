@@ -2,9 +2,12 @@ package localcluster
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -118,5 +121,42 @@ func TestTail(t *testing.T) {
 	}
 	if got := tailString("only", 5); got != "only" || strings.Contains(tail("/nonexistent", 2), "x") {
 		t.Fatalf("tailString: %q", got)
+	}
+}
+
+// TestStartedProcessRunning: a node process this Cluster started counts as
+// running at once, even while its command line does not name the node
+// (it is still in nsenter's execve), and stops counting when it exits.
+func TestStartedProcessRunning(t *testing.T) {
+	c, err := Open(Config{Dir: t.TempDir(), Nodes: 1, Binary: "/bin/true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := c.Nodes[0]
+	if err := os.MkdirAll(n.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+	if err := os.WriteFile(pidPath(n), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c.running(n) {
+		t.Fatalf("a process not started by the cluster and not naming the node counts as running")
+	}
+	c.adopt(n, cmd)
+	if got := c.pid(n); got != cmd.Process.Pid {
+		t.Fatalf("pid of a started process = %d, want %d", got, cmd.Process.Pid)
+	}
+	_ = cmd.Process.Kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.running(n) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still running after it was killed")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

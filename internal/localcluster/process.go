@@ -46,6 +46,20 @@ func pidPath(n Node) string { return filepath.Join(n.Dir, "pid") }
 
 // pid is the node's skiff process, 0 when it is not running.
 func (c *Cluster) pid(n Node) int {
+	// A process this Cluster started is known without /proc: right after
+	// the start it is still passing through nsenter's execve, when its
+	// command line reads empty for a moment.
+	c.mu.Lock()
+	ch, ok := c.children[n.Name]
+	c.mu.Unlock()
+	if ok {
+		select {
+		case <-ch.exited:
+			return 0
+		default:
+			return ch.pid
+		}
+	}
 	data, err := os.ReadFile(pidPath(n))
 	if err != nil {
 		return 0
@@ -56,8 +70,7 @@ func (c *Cluster) pid(n Node) int {
 	}
 	// The PID may have been reused after a reboot: it is ours only if its
 	// command line names this node.
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !strings.Contains(string(cmdline), "\x00--node-name\x00"+n.Name+"\x00") {
+	if !cmdlineNames(pid, n.Name) {
 		return 0
 	}
 	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
@@ -66,6 +79,23 @@ func (c *Cluster) pid(n Node) int {
 		}
 	}
 	return pid
+}
+
+// cmdlineNames says whether the process's command line carries
+// --node-name name. An empty command line (a process between execve's
+// steps, or a kernel thread) is read again a few times.
+func cmdlineNames(pid int, name string) bool {
+	for range 5 {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			return false
+		}
+		if len(cmdline) > 0 {
+			return strings.Contains(string(cmdline), "\x00--node-name\x00"+name+"\x00")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
 }
 
 func (c *Cluster) running(n Node) bool { return c.pid(n) != 0 }
@@ -92,13 +122,25 @@ func (c *Cluster) StartNode(n Node) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting node %s: %w", n.Name, err)
 	}
-	// Reaped while this process lives; adopted by init when it exits.
-	go func() { _ = cmd.Wait() }()
+	c.adopt(n, cmd)
 	if err := os.WriteFile(pidPath(n), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.cfg.Out, "started %s (pid %d)\n", n.Name, cmd.Process.Pid)
 	return nil
+}
+
+// adopt records a node process this Cluster started. It is reaped while
+// this process lives, and adopted by init when it exits.
+func (c *Cluster) adopt(n Node, cmd *exec.Cmd) {
+	ch := child{pid: cmd.Process.Pid, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(ch.exited) }()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.children == nil {
+		c.children = map[string]child{}
+	}
+	c.children[n.Name] = ch
 }
 
 // StopNode stops the node's process gracefully (SIGTERM, then SIGKILL
