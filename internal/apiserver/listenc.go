@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"skiff/internal/gzipjoin"
 	"skiff/internal/registry"
 	"skiff/internal/storage"
 )
@@ -184,6 +185,9 @@ func (s *Server) writeCachedList(q *request, res *storage.ListResult, listGVK sc
 	}
 	h := q.w.Header()
 	h.Set("Content-Type", q.out.info.MediaType)
+	if size > gzipThreshold && acceptsGzip(q.r) {
+		return true, s.writeGzipList(q, format, head, tail, items, res.Items)
+	}
 	h.Set("Content-Length", strconv.Itoa(size))
 	q.w.WriteHeader(http.StatusOK)
 	// Items go out in large writes (HTTP/2 hands each write to the
@@ -209,6 +213,46 @@ func (s *Server) writeCachedList(q *request, res *storage.ListResult, listGVK sc
 	_ = bw.Flush()
 	return true, nil
 }
+
+// writeGzipList writes a list as gzip from compressed chunks of its items,
+// kept between requests (see chunkCache).
+func (s *Server) writeGzipList(q *request, format string, head, tail []byte, items [][]byte, objs []runtime.Object) error {
+	segs := []gzipjoin.Segment{gzipjoin.Compress(head)}
+	start := 0
+	for _, end := range chunkEnds(objs, items) {
+		var frame func(i int, b []byte) []byte
+		lead := false
+		if format == mediaProtobuf {
+			frame = func(_ int, b []byte) []byte {
+				return binary.AppendUvarint([]byte{0x12}, uint64(len(b))) // field 2 (items)
+			}
+		} else {
+			lead = start > 0
+			frame = func(i int, _ []byte) []byte {
+				if i > 0 || lead {
+					return comma
+				}
+				return nil
+			}
+		}
+		segs = append(segs, s.listChunks.segment(items[start:end], lead, frame))
+		start = end
+	}
+	segs = append(segs, gzipjoin.Compress(tail))
+	h := q.w.Header()
+	h.Set("Content-Encoding", "gzip")
+	h.Add("Vary", "Accept-Encoding")
+	h.Set("Content-Length", strconv.FormatInt(gzipjoin.Len(segs), 10))
+	q.w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(q.w, listWriteSize)
+	if err := gzipjoin.Write(bw, segs); err != nil {
+		return nil // the client went away; the status is sent
+	}
+	_ = bw.Flush()
+	return nil
+}
+
+var comma = []byte{','}
 
 // protoListFrame returns what goes before and after the items of a protobuf
 // list, and the body's full size: the "k8s\x00" prefix, then a

@@ -19,6 +19,8 @@ type metrics struct {
 	// initialEvents counts watches that began by sending the current state
 	// (list-like work, as a watch-list or an unversioned watch does).
 	initialEvents *prometheus.CounterVec
+	// listChunks counts compressed list chunks reused and compressed.
+	listChunks *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -48,8 +50,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "skiff_apiserver_watch_initial_events_total",
 			Help: "Watches that started by sending the current state of the collection, by group and resource.",
 		}, []string{"group", "resource"}),
+		listChunks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "skiff_apiserver_list_gzip_chunks_total",
+			Help: "Chunks of gzip-compressed lists, by whether a kept compressed chunk was reused (hit) or the chunk was compressed (miss).",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.inflight, m.watchers, m.rejected, m.initialEvents)
+	reg.MustRegister(m.requests, m.latency, m.inflight, m.watchers, m.rejected, m.initialEvents, m.listChunks)
 	return m
 }
 

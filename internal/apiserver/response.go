@@ -91,9 +91,7 @@ func (s *Server) writeObject(q *request, code int, obj runtime.Object) {
 		s.writeError(q.w, q.r, err)
 		return
 	}
-	q.w.Header().Set("Content-Type", q.out.info.MediaType)
-	q.w.WriteHeader(code)
-	_, _ = q.w.Write(buf.Bytes())
+	writeBody(q.w, q.r, code, q.out.info.MediaType, buf.Bytes())
 }
 
 // transform turns obj into what q.out asks for: itself, a Table, or

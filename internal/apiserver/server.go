@@ -111,9 +111,11 @@ type Server struct {
 	hooks   Hooks
 	log     *slog.Logger
 	metrics *metrics
-	health  *healthChecks
-	mux     *http.ServeMux
-	ready   chan struct{}
+	// listChunks keeps compressed chunks of large lists.
+	listChunks *chunkCache
+	health     *healthChecks
+	mux        *http.ServeMux
+	ready      chan struct{}
 	// readOnly and mutating are the inflight request slots.
 	readOnly, mutating chan struct{}
 	// fieldManagers holds one field manager per resource and subresource.
@@ -160,6 +162,8 @@ func New(cfg Config) (*Server, error) {
 	s.crds = apiextensions.NewController(cfg.Store, cfg.Logger.With("controller", "apiextensions"))
 	s.crds.OnChange(func() { s.fieldManagers.Clear() })
 	s.metrics = newMetrics(cfg.Registerer)
+	hits, misses := s.metrics.listChunks.WithLabelValues("hit"), s.metrics.listChunks.WithLabelValues("miss")
+	s.listChunks = newChunkCache(hits.Inc, misses.Inc)
 	s.health = newHealthChecks(s, cfg.ExtraHealthChecks)
 	s.mux = http.NewServeMux()
 	s.routes()

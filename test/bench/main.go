@@ -428,7 +428,7 @@ func run(o options) (err error) {
 
 	// LIST of many pods from the watch cache against an etcd range of them.
 	if o.pods > 0 {
-		if rep.pods, err = podListBench(ctx, stdout, o, kc, ec, metrics); err != nil {
+		if rep.pods, err = podListBench(ctx, stdout, o, kc, kcfg, ec, metrics); err != nil {
 			return err
 		}
 		rep.serverEtcd = append(rep.serverEtcd, rep.pods.etcdConsistent, rep.pods.etcdAnyList)

@@ -14,17 +14,22 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 )
 
 // podFigures are the LIST-from-the-watch-cache figures: a consistent and an
 // any-version LIST of every pod against a linearizable etcd range of the
 // same keys (with and without decoding the values).
 type podFigures struct {
-	create                      *result
-	listConsistent, listAny     *result
-	listRaw                     *result // consistent, body read but not decoded
+	create                  *result
+	listConsistent, listAny *result
+	listRaw                 *result // consistent, body read but not decoded
+	// The same two lists by a client that does not accept gzip
+	// (client-go's DisableCompression, kubectl --disable-compression).
+	listPlain, listRawPlain     *result
 	rangeRaw, rangeDecode       *result
 	valueSize, respBytes        int
+	wireBytes                   int // one list as it crosses the wire (gzip, as client-go asks)
 	storedFormat                string
 	etcdConsistent, etcdAnyList phaseEtcd
 	// server* are the mean time the API server spent on each list of the
@@ -105,7 +110,7 @@ func newPod(i int) *corev1.Pod {
 
 // podListBench creates o.pods pods through the API, then times LISTs of all
 // of them against raw etcd ranges of their keys.
-func podListBench(ctx context.Context, out io.Writer, o options, kc *kubernetes.Clientset, ec *clientv3.Client, metrics func() map[string]opStat) (*podFigures, error) {
+func podListBench(ctx context.Context, out io.Writer, o options, kc *kubernetes.Clientset, kcfg *rest.Config, ec *clientv3.Client, metrics func() map[string]opStat) (*podFigures, error) {
 	pf := &podFigures{}
 	pods := kc.CoreV1().Pods(namespace)
 	objs := make([]*corev1.Pod, o.pods)
@@ -148,6 +153,15 @@ func podListBench(ctx context.Context, out io.Writer, o options, kc *kubernetes.
 			return nil, fmt.Errorf("warm-up pod range: %w", err)
 		}
 	}
+
+	// client-go accepts gzip unless told otherwise; its transport then
+	// decompresses. Asking explicitly keeps the body as it was sent.
+	wire, err := kc.CoreV1().RESTClient().Get().Namespace(namespace).Resource("pods").
+		SetHeader("Accept", mediaProto).SetHeader("Accept-Encoding", "gzip").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("pod list as sent: %w", err)
+	}
+	pf.wireBytes = len(wire)
 
 	count := func(what string, got int) error {
 		if got != o.pods {
@@ -222,6 +236,36 @@ func podListBench(ctx context.Context, out io.Writer, o options, kc *kubernetes.
 			})
 		})
 		return err
+	}); err != nil {
+		return nil, err
+	}
+	// Without compression: what a client that turns it off gets.
+	pcfg := rest.CopyConfig(kcfg)
+	pcfg.DisableCompression = true
+	plain, err := kubernetes.NewForConfig(pcfg)
+	if err != nil {
+		return nil, err
+	}
+	if pf.listPlain, err = measure(out, func() (*result, error) {
+		return sequential(ctx, "api pod list rv=\"\" no-gzip", o.lists, func(ctx context.Context, _ int) error {
+			l, err := plain.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return err
+			}
+			return count("list", len(l.Items))
+		})
+	}); err != nil {
+		return nil, err
+	}
+	if pf.listRawPlain, err = measure(out, func() (*result, error) {
+		return sequential(ctx, "api pod list rv=\"\" undecoded no-gzip", o.lists, func(ctx context.Context, _ int) error {
+			body, err := plain.CoreV1().RESTClient().Get().Namespace(namespace).Resource("pods").
+				SetHeader("Accept", mediaProto).DoRaw(ctx)
+			if err == nil && len(body) < pf.respBytes {
+				err = fmt.Errorf("list body is %d bytes, a decoded list was %d", len(body), pf.respBytes)
+			}
+			return err
+		})
 	}); err != nil {
 		return nil, err
 	}
