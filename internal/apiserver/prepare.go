@@ -74,6 +74,21 @@ func prepareCreate(res *registry.Resource, obj runtime.Object) {
 	if res.Strategy != nil && res.Strategy.PrepareForCreate != nil {
 		res.Strategy.PrepareForCreate(obj)
 	}
+	canonicalize(obj)
+}
+
+// canonicalize sets what an object carries whatever its writer sent: a
+// namespace is labelled kubernetes.io/metadata.name=<its name>, as
+// upstream does, so that selectors (NetworkPolicy, webhooks) can name it.
+func canonicalize(obj runtime.Object) {
+	if ns, ok := obj.(*corev1.Namespace); ok {
+		if ns.Labels[corev1.LabelMetadataName] != ns.Name {
+			if ns.Labels == nil {
+				ns.Labels = map[string]string{}
+			}
+			ns.Labels[corev1.LabelMetadataName] = ns.Name
+		}
+	}
 }
 
 // initialStatus sets the status a new object starts with.
@@ -159,6 +174,7 @@ func prepareUpdate(res *registry.Resource, obj, old runtime.Object) {
 	if res.Strategy != nil && res.Strategy.PrepareForUpdate != nil {
 		res.Strategy.PrepareForUpdate(obj, old)
 	}
+	canonicalize(obj)
 	if res.IsCustom() {
 		prepareCustomUpdate(res, obj, old)
 		return
