@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -32,6 +33,10 @@ func admissionAttributes(ctx context.Context, q *request, op admission.Operation
 	if q.viaSubresource != "" {
 		a.Subresource = q.viaSubresource
 	}
+	switch op {
+	case admission.Create, admission.Update:
+		a.Options = operationOptions(q, op)
+	}
 	if obj != nil {
 		// A create's name is the object's (possibly generated) name.
 		if m, err := meta.Accessor(obj); err == nil && m.GetName() != "" {
@@ -41,6 +46,77 @@ func admissionAttributes(ctx context.Context, q *request, op admission.Operation
 	u := UserFrom(ctx)
 	a.User = admission.UserInfo{Name: u.Name, Groups: u.Groups}
 	return a
+}
+
+// operationOptions are the CreateOptions or UpdateOptions of a create or
+// update (a PUT, or a PATCH whose PatchOptions carry the same fields), as
+// upstream hands them to admission, with their kind.
+func operationOptions(q *request, op admission.Operation) runtime.Object {
+	query := q.r.URL.Query()
+	dry, manager, validation := query["dryRun"], query.Get("fieldManager"), query.Get("fieldValidation")
+	if op == admission.Create {
+		o := &metav1.CreateOptions{DryRun: dry, FieldManager: manager, FieldValidation: validation}
+		o.SetGroupVersionKind(metav1.SchemeGroupVersion.WithKind("CreateOptions"))
+		return o
+	}
+	o := &metav1.UpdateOptions{DryRun: dry, FieldManager: manager, FieldValidation: validation}
+	o.SetGroupVersionKind(metav1.SchemeGroupVersion.WithKind("UpdateOptions"))
+	return o
+}
+
+// immortalNamespaces may not be deleted (kube-apiserver's
+// NamespaceLifecycle configuration).
+var immortalNamespaces = map[string]bool{metav1.NamespaceDefault: true, metav1.NamespaceSystem: true, metav1.NamespacePublic: true}
+
+// deleteAdmission returns the admission of deleting one object of q,
+// called with the stored object each time the delete is about to be
+// written, as upstream's delete validation: NamespaceLifecycle, then the
+// chain's mutating and validating phases, with operation DELETE, the
+// object as OldObject and opts as the options. name is the object's name,
+// "" for each object of a deletecollection (upstream's attributes do not
+// name it either).
+func (s *Server) deleteAdmission(q *request, name string, opts *metav1.DeleteOptions) func(ctx context.Context, stored runtime.Object) error {
+	options := opts.DeepCopy()
+	options.SetGroupVersionKind(metav1.SchemeGroupVersion.WithKind("DeleteOptions"))
+	return func(ctx context.Context, stored runtime.Object) error {
+		if q.res.Group == "" && q.res.Name == "namespaces" && immortalNamespaces[name] {
+			return apierrors.NewForbidden(q.gr(), name, errors.New("this namespace may not be deleted"))
+		}
+		if s.hooks.Admission == nil {
+			return nil
+		}
+		served, err := registry.FromStorage(q.res, stored)
+		if err != nil {
+			return err
+		}
+		// The stored object may be shared with the cache.
+		old := served.DeepCopyObject()
+		old.GetObjectKind().SetGroupVersionKind(q.res.GVK())
+		a := admissionAttributes(ctx, q, admission.Delete, nil, old)
+		a.Name = name
+		a.Options = options
+		a.DryRun = len(opts.DryRun) > 0
+		if err := s.admitMutating(ctx, q, a); err != nil {
+			return err
+		}
+		return s.admitValidating(ctx, q, a)
+	}
+}
+
+// admitConnect runs admission for a connect request (exec, attach,
+// port-forward, proxy) before it is made: operation CONNECT, with the
+// request's options as the object, as upstream's connect handler.
+func (s *Server) admitConnect(ctx context.Context, q *request, opts runtime.Object) error {
+	if s.hooks.Admission == nil {
+		return nil
+	}
+	a := admissionAttributes(ctx, q, admission.Connect, opts, nil)
+	a.Name = q.name
+	a.DryRun = false
+	if err := s.admitMutating(ctx, q, a); err != nil {
+		return err
+	}
+	return s.admitValidating(ctx, q, a)
 }
 
 // admitMutating runs the mutating phase of the admission chain.

@@ -125,7 +125,7 @@ func (s *Server) serveDelete(q *request) {
 		s.writeError(q.w, q.r, err)
 		return
 	}
-	out, code, err := s.deleteOne(q.r.Context(), q, q.namespace, q.name, opts)
+	out, code, err := s.deleteOne(q.r.Context(), q, q.namespace, q.name, opts, s.deleteAdmission(q, q.name, opts))
 	if err != nil {
 		s.writeError(q.w, q.r, err)
 		return
@@ -138,7 +138,11 @@ func (s *Server) serveDelete(q *request) {
 // deletionTimestamp and the answer is 202 with the object. Otherwise the
 // object is removed and the answer is 200 with a success Status (the object
 // itself for pods, as upstream).
-func (s *Server) deleteOne(ctx context.Context, q *request, ns, name string, opts *metav1.DeleteOptions) (runtime.Object, int, error) {
+//
+// admit, unless nil (an eviction, admitted as such), is the delete's
+// admission: it sees the stored object before anything is written, and
+// again whenever the object changed before the write.
+func (s *Server) deleteOne(ctx context.Context, q *request, ns, name string, opts *metav1.DeleteOptions, admit func(context.Context, runtime.Object) error) (runtime.Object, int, error) {
 	key := storageKey(q.res, ns, name)
 	gr := q.gr()
 	dryRun := len(opts.DryRun) > 0
@@ -148,6 +152,34 @@ func (s *Server) deleteOne(ctx context.Context, q *request, ns, name string, opt
 	}
 	if err := preconditionCheck(gr, name, opts)(current); err != nil {
 		return nil, 0, err
+	}
+	check := preconditionCheck(gr, name, opts)
+	// admitted is the resourceVersion admission last allowed.
+	admitted := ""
+	if admit != nil && !gracefulPending(current, opts) {
+		admitOnce := func(cur runtime.Object) error {
+			m, err := meta.Accessor(cur)
+			if err != nil {
+				return err
+			}
+			if admitted != "" && m.GetResourceVersion() == admitted {
+				return nil
+			}
+			if err := admit(ctx, cur); err != nil {
+				return err
+			}
+			admitted = m.GetResourceVersion()
+			return nil
+		}
+		if err := admitOnce(current); err != nil {
+			return nil, 0, err
+		}
+		check = func(cur runtime.Object) error {
+			if err := preconditionCheck(gr, name, opts)(cur); err != nil {
+				return err
+			}
+			return admitOnce(cur)
+		}
 	}
 	grace := gracePeriod(current, opts)
 	cascade := cascadeFinalizer(opts)
@@ -163,7 +195,7 @@ func (s *Server) deleteOne(ctx context.Context, q *request, ns, name string, opt
 			return out, deferredDeleteCode(opts), err
 		}
 		updated, err := s.store.Update(ctx, key, func(cur runtime.Object) (runtime.Object, error) {
-			if err := preconditionCheck(gr, name, opts)(cur); err != nil {
+			if err := check(cur); err != nil {
 				return nil, err
 			}
 			if prepare != nil {
@@ -189,11 +221,15 @@ func (s *Server) deleteOne(ctx context.Context, q *request, ns, name string, opt
 			return out, deferredDeleteCode(opts), err
 		}
 		current = updated
+		// That write was this delete's own: it needs no second admission.
+		if m, err := meta.Accessor(updated); err == nil && admitted != "" {
+			admitted = m.GetResourceVersion()
+		}
 	}
 	if dryRun {
 		return s.deletedResult(q, current)
 	}
-	deleted, err := s.store.Delete(ctx, key, preconditionCheck(gr, name, opts), s.deleteClaims(q))
+	deleted, err := s.store.Delete(ctx, key, check, s.deleteClaims(q))
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, 0, apierrors.NewNotFound(gr, name)
@@ -219,6 +255,17 @@ func (s *Server) deletedResult(q *request, deleted runtime.Object) (runtime.Obje
 			UID:   types.UID(m.GetUID()),
 		},
 	}, http.StatusOK, nil
+}
+
+// gracefulPending reports a pod already terminating whose grace period
+// the delete does not shorten: nothing is written, and upstream does not
+// run the delete's admission either.
+func gracefulPending(obj runtime.Object, opts *metav1.DeleteOptions) bool {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok || pod.DeletionTimestamp == nil || pod.DeletionGracePeriodSeconds == nil || *pod.DeletionGracePeriodSeconds == 0 {
+		return false
+	}
+	return opts.GracePeriodSeconds == nil || *opts.GracePeriodSeconds >= *pod.DeletionGracePeriodSeconds
 }
 
 // needsGracefulDeletion reports whether deleting obj must wait: it has
@@ -259,10 +306,13 @@ func (s *Server) serveDeleteCollection(q *request) {
 		s.writeError(q.w, q.r, toStatusError(err, q.gr(), ""))
 		return
 	}
+	// Each object is admitted as it is deleted, unnamed as upstream's
+	// deletecollection admission.
+	admit := s.deleteAdmission(q, "", opts)
 	var deleted []runtime.Object
 	for _, it := range res.Items {
 		m, _ := meta.Accessor(it)
-		if _, _, err := s.deleteOne(ctx, q, m.GetNamespace(), m.GetName(), opts); err != nil {
+		if _, _, err := s.deleteOne(ctx, q, m.GetNamespace(), m.GetName(), opts, admit); err != nil {
 			var se *apierrors.StatusError
 			if errors.As(err, &se) && se.ErrStatus.Code == http.StatusNotFound {
 				continue

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"skiff/internal/apiserver/admission"
 	"skiff/internal/registry"
 	"skiff/internal/storage"
 )
@@ -40,58 +41,79 @@ const (
 
 var pdbGR = schema.GroupResource{Group: "policy", Resource: "poddisruptionbudget"}
 
-// decodeEviction reads a policy/v1 (or, for old clients, v1beta1) Eviction.
-func (s *Server) decodeEviction(q *request) (name string, opts *metav1.DeleteOptions, err error) {
+// decodeEviction reads a policy/v1 (or, for old clients, v1beta1) Eviction,
+// as a policy/v1 one (the two have the same fields).
+func (s *Server) decodeEviction(q *request) (*policyv1.Eviction, error) {
 	info, _, err := requestSerializer(q.r)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	data, err := readBody(q)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	want := policyv1.SchemeGroupVersion.WithKind("Eviction")
 	obj, _, err := info.Serializer.Decode(data, &want, nil)
 	if err != nil {
-		return "", nil, badRequest("error decoding Eviction: %v", err)
+		return nil, badRequest("error decoding Eviction: %v", err)
 	}
-	switch e := obj.(type) {
+	var e *policyv1.Eviction
+	switch in := obj.(type) {
 	case *policyv1.Eviction:
-		if ns := e.Namespace; ns != "" && ns != q.namespace {
-			return "", nil, badRequest("the namespace of the provided object does not match the namespace sent on the request")
-		}
-		return e.Name, e.DeleteOptions, nil
+		e = in
 	case *policyv1beta1.Eviction:
-		if ns := e.Namespace; ns != "" && ns != q.namespace {
-			return "", nil, badRequest("the namespace of the provided object does not match the namespace sent on the request")
-		}
-		return e.Name, e.DeleteOptions, nil
+		e = &policyv1.Eviction{ObjectMeta: in.ObjectMeta, DeleteOptions: in.DeleteOptions}
+	default:
+		return nil, badRequest("the kind in the data (%s) does not match the expected kind (Eviction)", obj.GetObjectKind().GroupVersionKind().Kind)
 	}
-	return "", nil, badRequest("the kind in the data (%s) does not match the expected kind (Eviction)", obj.GetObjectKind().GroupVersionKind().Kind)
+	if ns := e.Namespace; ns != "" && ns != q.namespace {
+		return nil, badRequest("the namespace of the provided object does not match the namespace sent on the request")
+	}
+	e.SetGroupVersionKind(want)
+	return e, nil
 }
 
 // serveEviction evicts a pod (pods/eviction): it is deleted unless that
 // would take a PodDisruptionBudget covering it below its minimum, which is
-// answered 429 for the client to retry later.
+// answered 429 for the client to retry later. The Eviction is admitted as
+// a create of pods/eviction, as upstream: NamespaceLifecycle and the
+// mutating phase first, the validating phase once its name and options
+// are checked.
 func (s *Server) serveEviction(q *request) {
+	ctx := q.r.Context()
 	if err := validateDryRun(q); err != nil {
 		s.writeError(q.w, q.r, err)
 		return
 	}
-	name, opts, err := s.decodeEviction(q)
+	eviction, err := s.decodeEviction(q)
 	if err != nil {
 		s.writeError(q.w, q.r, err)
 		return
 	}
-	if name != q.name {
-		s.writeError(q.w, q.r, badRequest("name in URL does not match name in Eviction object"))
-		return
-	}
-	if opts, err = evictionDeleteOptions(q, opts); err != nil {
+	if err := s.admitNamespace(ctx, q.namespace, q.name, q.res); err != nil {
 		s.writeError(q.w, q.r, err)
 		return
 	}
-	if err := s.evict(q.r.Context(), q, opts); err != nil {
+	attrs := admissionAttributes(ctx, q, admission.Create, eviction, nil)
+	attrs.Name = q.name
+	if err := s.admitMutating(ctx, q, attrs); err != nil {
+		s.writeError(q.w, q.r, err)
+		return
+	}
+	if eviction.Name != q.name {
+		s.writeError(q.w, q.r, badRequest("name in URL does not match name in Eviction object"))
+		return
+	}
+	opts, err := evictionDeleteOptions(q, eviction.DeleteOptions)
+	if err != nil {
+		s.writeError(q.w, q.r, err)
+		return
+	}
+	if err := s.admitValidating(ctx, q, attrs); err != nil {
+		s.writeError(q.w, q.r, err)
+		return
+	}
+	if err := s.evict(ctx, q, opts); err != nil {
 		s.writeError(q.w, q.r, err)
 		return
 	}
@@ -357,7 +379,7 @@ func (s *Server) markAndDeletePod(ctx context.Context, q *request, opts *metav1.
 			opts = withRV(opts, m.GetResourceVersion())
 		}
 	}
-	_, _, err := s.deleteOne(ctx, q, q.namespace, q.name, opts)
+	_, _, err := s.deleteOne(ctx, q, q.namespace, q.name, opts, nil)
 	return err
 }
 

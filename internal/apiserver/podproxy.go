@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/apimachinery/pkg/util/httpstream/wsstream"
@@ -118,7 +119,7 @@ func (s *Server) servePodProxy(q *request) bool {
 		}
 		return true
 	case gr == schema.GroupResource{Resource: "nodes"} && q.subresource == "proxy":
-		s.serveNodeProxy(q.w, q.r, q.name, "/")
+		s.serveNodeProxy(q, nil, "/")
 		return true
 	}
 	return false
@@ -140,18 +141,85 @@ func (s *Server) serveNodeProxyPath(w http.ResponseWriter, r *http.Request, gv s
 		s.writeError(w, r, err)
 		return true
 	}
-	s.serveNodeProxy(w, r, rest[1], "/"+strings.Join(rest[3:], "/"))
+	s.serveNodeProxy(q, rest[3:], "/"+strings.Join(rest[3:], "/"))
 	return true
 }
 
-// serveNodeProxy proxies a request to path on a node's kubelet.
-func (s *Server) serveNodeProxy(w http.ResponseWriter, r *http.Request, node, path string) {
-	u, err := s.kubeletURL(r.Context(), node, path, r.URL.Query())
-	if err != nil {
-		s.writeError(w, r, err)
+// serveNodeProxy proxies a request (nodes/proxy, subpath the segments after
+// "proxy") to path on a node's kubelet, once admitted as a CONNECT.
+func (s *Server) serveNodeProxy(q *request, subpath []string, path string) {
+	opts := &corev1.NodeProxyOptions{Path: proxySubpath(subpath, q.r.URL.Path)}
+	opts.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeProxyOptions"))
+	if err := s.admitConnect(q.r.Context(), q, opts); err != nil {
+		s.writeError(q.w, q.r, err)
 		return
 	}
-	s.proxyToKubelet(w, r, u, false)
+	u, err := s.kubeletURL(q.r.Context(), q.name, path, q.r.URL.Query())
+	if err != nil {
+		s.writeError(q.w, q.r, err)
+		return
+	}
+	s.proxyToKubelet(q.w, q.r, u, false)
+}
+
+// proxySubpath is the path option of a proxy request, as upstream takes
+// it: the segments after "proxy" with a leading slash, and a trailing
+// slash when the request's path has one.
+func proxySubpath(segments []string, urlPath string) string {
+	p := strings.Join(segments, "/")
+	if p != "" && !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	if strings.HasSuffix(urlPath, "/") && !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	return p
+}
+
+// streamOptions are the options of an exec, attach or port-forward
+// request, read from its query as upstream's parameter codec reads them:
+// a flag is true unless absent, "false" or "0".
+func streamOptions(q *request) (runtime.Object, error) {
+	query := q.r.URL.Query()
+	flag := func(name string) bool {
+		v, ok := query[name]
+		return ok && len(v) > 0 && v[0] != "0" && !strings.EqualFold(v[0], "false")
+	}
+	var obj runtime.Object
+	switch q.subresource {
+	case "exec":
+		obj = &corev1.PodExecOptions{Stdin: flag("stdin"), Stdout: flag("stdout"), Stderr: flag("stderr"), TTY: flag("tty"),
+			Container: query.Get("container"), Command: query["command"]}
+	case "attach":
+		obj = &corev1.PodAttachOptions{Stdin: flag("stdin"), Stdout: flag("stdout"), Stderr: flag("stderr"), TTY: flag("tty"),
+			Container: query.Get("container")}
+	case "portforward":
+		o := &corev1.PodPortForwardOptions{}
+		for _, v := range query["ports"] {
+			port, err := strconv.ParseInt(v, 10, 32)
+			if err != nil {
+				return nil, badRequest("unable to parse port %q: %v", v, err)
+			}
+			o.Ports = append(o.Ports, int32(port))
+		}
+		obj = o
+	default:
+		return nil, fmt.Errorf("no connect options for pods/%s", q.subresource)
+	}
+	kind := proxyKind(schema.GroupResource{Resource: "pods"}, q.subresource)
+	obj.GetObjectKind().SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
+	return obj, nil
+}
+
+// proxyKind is the kind of a connect subresource's options, as listed in
+// discovery.
+func proxyKind(gr schema.GroupResource, sub string) string {
+	for _, sr := range proxySubresources[gr] {
+		if sr.Name == sub {
+			return sr.Kind
+		}
+	}
+	return ""
 }
 
 // proxyToKubelet hands the request (an upgrade, when upgradeRequired) to
@@ -345,6 +413,17 @@ func (s *Server) servePodLog(q *request) {
 // port-forward (servePortForwardTunnel); any other WebSocket upgrade is
 // refused, which makes clients fall back to SPDY.
 func (s *Server) servePodStream(q *request) {
+	// Admission sees the request before the pod is looked up, as
+	// upstream's connect handler.
+	opts, err := streamOptions(q)
+	if err != nil {
+		s.writeError(q.w, q.r, err)
+		return
+	}
+	if err := s.admitConnect(q.r.Context(), q, opts); err != nil {
+		s.writeError(q.w, q.r, err)
+		return
+	}
 	pod, err := s.getPod(q.r.Context(), q)
 	if err != nil {
 		s.writeError(q.w, q.r, err)

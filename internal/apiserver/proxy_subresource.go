@@ -92,6 +92,19 @@ func (s *Server) serveProxySubresource(w http.ResponseWriter, r *http.Request, g
 		s.writeError(w, r, err)
 		return true
 	}
+	// Admission sees a CONNECT with the proxy options before the target is
+	// looked up, as upstream's connect handler.
+	var opts runtime.Object
+	if rest[2] == "pods" {
+		opts = &corev1.PodProxyOptions{Path: proxySubpath(rest[5:], r.URL.Path)}
+	} else {
+		opts = &corev1.ServiceProxyOptions{Path: proxySubpath(rest[5:], r.URL.Path)}
+	}
+	opts.GetObjectKind().SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(proxyKind(res.GroupResource(), "proxy")))
+	if err := s.admitConnect(r.Context(), q, opts); err != nil {
+		s.writeError(w, r, err)
+		return true
+	}
 	if _, _, _, ok := splitSchemeNamePort(id); !ok {
 		s.writeError(w, r, badRequest("invalid %s request %q", strings.TrimSuffix(rest[2], "s"), id))
 		return true

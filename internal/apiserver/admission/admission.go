@@ -1,6 +1,7 @@
 // Package admission is the API server's admission chain: plugins that see
 // every create, update and delete after it was decoded and before it is
-// stored, and may change (mutating phase) or refuse (validating phase) it.
+// stored, and every connect (exec, attach, port-forward, proxy) before it
+// is made, and may change (mutating phase) or refuse (validating phase) it.
 //
 // It follows k8s.io/apiserver/pkg/admission, which skiff does not import:
 // a request first goes through the mutating plugins, then the object is
@@ -27,6 +28,9 @@ const (
 	Create Operation = "CREATE"
 	Update Operation = "UPDATE"
 	Delete Operation = "DELETE"
+	// Connect is a pods/exec, pods/attach, pods/portforward or proxy
+	// request; its Object is the request's options (PodExecOptions, ...).
+	Connect Operation = "CONNECT"
 )
 
 // UserInfo is the requesting user.
@@ -44,11 +48,16 @@ type Attributes struct {
 	// Name is the object's name; for a create with generateName it is the
 	// generated name, as upstream's validating admission sees it.
 	Name string
-	// Object is the new object (nil for DELETE) and OldObject the current
-	// one (UPDATE and DELETE), both in the served version.
+	// Object is the new object (nil for DELETE, the connect options for
+	// CONNECT) and OldObject the current one (UPDATE and DELETE), both in
+	// the served version.
 	Object, OldObject runtime.Object
-	User              UserInfo
-	DryRun            bool
+	// Options are the request's options, as upstream's
+	// GetOperationOptions: a meta.k8s.io/v1 CreateOptions, UpdateOptions or
+	// DeleteOptions with its kind set; nil for CONNECT.
+	Options runtime.Object
+	User    UserInfo
+	DryRun  bool
 
 	mu          sync.Mutex
 	warnings    []string

@@ -151,6 +151,11 @@ func ruleMatches(r admissionregistrationv1.RuleWithOperations, a *admission.Attr
 		return false
 	}
 	if r.Scope != nil {
+		// A namespace itself is cluster-scoped, whatever its request's
+		// namespace says.
+		if a.Resource.Group == "" && a.Resource.Resource == "namespaces" {
+			namespaced = false
+		}
 		switch *r.Scope {
 		case admissionregistrationv1.ClusterScope:
 			return !namespaced
@@ -183,7 +188,10 @@ func (p *Plugin) selected(ctx context.Context, a *admission.Attributes, h hook) 
 		if err != nil {
 			return false, err
 		}
-		match := false
+		// An empty selector selects every request, even one whose object
+		// has no labels to match (a DELETE's missing object, a CONNECT's
+		// options), as upstream's.
+		match := sel.Empty()
 		for _, o := range []runtime.Object{a.Object, a.OldObject} {
 			if o == nil || reflect.ValueOf(o).IsNil() {
 				continue
@@ -271,6 +279,13 @@ func (p *Plugin) patch(a *admission.Attributes, name string, patch []byte) error
 	jp, err := jsonpatch.DecodePatch(patch)
 	if err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("webhook %q sent an invalid patch: %w", name, err))
+	}
+	if len(jp) == 0 {
+		return nil
+	}
+	if a.Object == nil || reflect.ValueOf(a.Object).IsNil() {
+		// A DELETE has no object a patch could apply to.
+		return apierrors.NewInternalError(fmt.Errorf("admission webhook %q attempted to modify the object, which is not supported for this operation", name))
 	}
 	orig, err := json.Marshal(a.Object)
 	if err != nil {
@@ -399,6 +414,9 @@ func request(a *admission.Attributes) *admissionv1.AdmissionRequest {
 	}
 	if a.OldObject != nil && !reflect.ValueOf(a.OldObject).IsNil() {
 		req.OldObject = runtime.RawExtension{Object: a.OldObject}
+	}
+	if a.Options != nil && !reflect.ValueOf(a.Options).IsNil() {
+		req.Options = runtime.RawExtension{Object: a.Options}
 	}
 	return req
 }
