@@ -45,7 +45,8 @@ type Hooks struct {
 	Row                  func(obj runtime.Object, now time.Time) ([]interface{}, error)
 	// OpenAPI serves /openapi/v2 and /openapi/v3...; nil answers 404.
 	OpenAPI http.Handler
-	// Admission is the admission chain run on creates and updates: its
+	// Admission is the admission chain run on every write (creates,
+	// updates, deletes, evictions) and connect: on a create or update its
 	// mutating phase after defaulting, its validating phase right after
 	// validation succeeds. Nil admits everything.
 	Admission *admission.Chain

@@ -86,7 +86,9 @@ func serverMean(ctx context.Context, kc *kubernetes.Clientset, phase func() erro
 func podName(i int) string { return fmt.Sprintf("pod-%05d", i) }
 
 // newPod is a realistic small pod: one container with requests, a few
-// labels; it has no node, so it stays Pending.
+// labels. It names a scheduler that does not run, so it stays Pending
+// without the scheduler retrying it (and writing events) while lists are
+// timed.
 func newPod(i int) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
@@ -94,6 +96,7 @@ func newPod(i int) *corev1.Pod {
 			Labels: map[string]string{"app": "bench", "tier": []string{"web", "api", "worker"}[i%3], "shard": fmt.Sprint(i % 16)},
 		},
 		Spec: corev1.PodSpec{
+			SchedulerName: "bench-unscheduled",
 			Containers: []corev1.Container{{
 				Name:  "app",
 				Image: "registry.k8s.io/pause:3.10",
