@@ -12,13 +12,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
 
 	"skiff/internal/agent"
 	"skiff/internal/ingress"
 	"skiff/internal/netpol"
 	"skiff/internal/network"
 	"skiff/internal/proxy"
+	"skiff/internal/syncloop"
 )
 
 // nodeComponents are what every node runs: the agent (kubelet), the pod
@@ -28,19 +33,30 @@ func nodeComponents(client kubernetes.Interface, cfg agent.Config, reg prometheu
 	if cfg.NodeName == "" {
 		cfg.NodeName, _ = os.Hostname()
 	}
-	nw, err := network.New(client, network.Config{NodeName: cfg.NodeName, Logger: log.With("component", "network"), Registerer: reg})
+	// One event sink for the node's components, each its own source.
+	events := record.NewBroadcaster()
+	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	recorder := func(component string) record.EventRecorder {
+		return events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component, Host: cfg.NodeName})
+	}
+	nw, err := network.New(client, network.Config{NodeName: cfg.NodeName, Logger: log.With("component", "network"), Registerer: reg,
+		Recorder: recorder("skiff-network")})
 	if err != nil {
 		return nil, err
 	}
-	px, err := proxy.New(client, proxy.Config{NodeName: cfg.NodeName, Logger: log.With("component", "proxy"), Registerer: reg})
+	px, err := proxy.New(client, proxy.Config{NodeName: cfg.NodeName, Logger: log.With("component", "proxy"), Registerer: reg,
+		Recorder: recorder("skiff-proxy")})
 	if err != nil {
 		return nil, err
 	}
-	policies, err := netpol.New(client, netpol.Config{NodeName: cfg.NodeName, Logger: log.With("component", "netpol"), Registerer: reg})
+	policies, err := netpol.New(client, netpol.Config{NodeName: cfg.NodeName, Logger: log.With("component", "netpol"), Registerer: reg,
+		Recorder: recorder("skiff-network-policy")})
 	if err != nil {
 		return nil, err
 	}
-	router, err := ingress.New(client, ingress.Config{NodeName: cfg.NodeName, Logger: log.With("component", "ingress"), Registerer: reg})
+	ingressEvents := recorder("skiff-ingress")
+	router, err := ingress.New(client, ingress.Config{NodeName: cfg.NodeName, Logger: log.With("component", "ingress"), Registerer: reg,
+		Recorder: ingressEvents})
 	if err != nil {
 		return nil, err
 	}
@@ -54,8 +70,15 @@ func nodeComponents(client kubernetes.Interface, cfg agent.Config, reg prometheu
 			// the node its ingress, not its pods.
 			if err := router.Run(ctx); err != nil && ctx.Err() == nil {
 				log.Error("the ingress router stopped; this node serves no Ingress", "err", err)
+				ingressEvents.Eventf(syncloop.NodeReference(cfg.NodeName), corev1.EventTypeWarning, "IngressRouterFailed",
+					"The ingress router stopped, this node serves no Ingress: %v", err)
 			}
 			<-ctx.Done()
+			return nil
+		}},
+		{Name: "node-events", Run: func(ctx context.Context) error {
+			<-ctx.Done()
+			events.Shutdown()
 			return nil
 		}},
 	}, nil

@@ -31,12 +31,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	netlisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 )
 
 // Names shared with the rest of the cluster.
@@ -76,6 +78,8 @@ type Config struct {
 	// Registerer receives the skiff_ingress_* metrics; nil: not
 	// registered.
 	Registerer prometheus.Registerer
+	// Recorder records Events on the Ingresses served (nil: none).
+	Recorder record.EventRecorder
 }
 
 func (c *Config) defaults() {
@@ -127,6 +131,9 @@ type Router struct {
 	fakeCert *tls.Certificate
 	proxy    *httputil.ReverseProxy
 	kick     chan struct{}
+	// announced is the generation of each served Ingress last announced
+	// with a Sync event (rebuild loop only).
+	announced map[types.UID]int64
 
 	mu        sync.Mutex
 	httpAddr  string
@@ -151,13 +158,14 @@ func New(client kubernetes.Interface, cfg Config) (*Router, error) {
 		return nil, fmt.Errorf("ingress: fallback certificate: %w", err)
 	}
 	r := &Router{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "ingress", "node", cfg.NodeName),
-		m:        newMetrics(),
-		certs:    newCertCache(),
-		fakeCert: fake,
-		kick:     make(chan struct{}, 1),
-		ready:    make(chan struct{}),
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "ingress", "node", cfg.NodeName),
+		m:         newMetrics(),
+		certs:     newCertCache(),
+		fakeCert:  fake,
+		kick:      make(chan struct{}, 1),
+		ready:     make(chan struct{}),
+		announced: map[types.UID]int64{},
 	}
 	if cfg.Registerer != nil {
 		if err := r.m.register(cfg.Registerer); err != nil {

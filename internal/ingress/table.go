@@ -16,6 +16,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // table is one immutable routing snapshot. Requests load the current one
@@ -482,6 +483,7 @@ func (r *Router) buildTable() *table {
 			ours = append(ours, ing)
 		}
 	}
+	r.announce(ours)
 	t, problems := build(ours, sources{
 		service: func(ns, name string) (*corev1.Service, error) { return r.services.Services(ns).Get(name) },
 		slices: func(ns, svc string) ([]*discoveryv1.EndpointSlice, error) {
@@ -494,6 +496,28 @@ func (r *Router) buildTable() *table {
 		r.log.Debug("ingress configuration problem", "problem", p)
 	}
 	return t
+}
+
+// announce records a Sync event on each Ingress of the class that is new
+// or whose spec changed, as ingress-nginx does when it takes one in.
+func (r *Router) announce(ours []*networkingv1.Ingress) {
+	if r.cfg.Recorder == nil {
+		return
+	}
+	seen := make(map[types.UID]bool, len(ours))
+	for _, ing := range ours {
+		seen[ing.UID] = true
+		if g, ok := r.announced[ing.UID]; ok && g == ing.Generation {
+			continue
+		}
+		r.announced[ing.UID] = ing.Generation
+		r.cfg.Recorder.Event(ing, corev1.EventTypeNormal, "Sync", "Scheduled for sync")
+	}
+	for uid := range r.announced {
+		if !seen[uid] {
+			delete(r.announced, uid)
+		}
+	}
 }
 
 // classIsDefault reports whether our IngressClass is the cluster default.

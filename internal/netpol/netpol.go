@@ -25,6 +25,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	netlisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/knftables"
 
 	"skiff/internal/syncloop"
@@ -53,6 +54,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the metrics; nil: not registered.
 	Registerer prometheus.Registerer
+	// Recorder records the component's Events on its Node (nil: none).
+	Recorder record.EventRecorder
 }
 
 // Enforcer keeps the node's NetworkPolicy table in sync.
@@ -95,12 +98,13 @@ func New(client kubernetes.Interface, cfg Config) (*Enforcer, error) {
 		}
 		cfg.NFT = nft
 	}
+	failed, recovered := syncloop.NodeEvents(cfg.Recorder, cfg.NodeName, "NetworkPolicySync", "applying the network policies")
 	e := &Enforcer{
 		cfg:   cfg,
 		log:   cfg.Logger.With("component", "netpol"),
 		nft:   cfg.NFT,
 		m:     newMetrics(),
-		syncs: syncloop.New(syncloop.Config{MinInterval: coalesceInterval, Resync: resyncPeriod, MaxBackoff: maxBackoff}),
+		syncs: syncloop.New(syncloop.Config{MinInterval: coalesceInterval, Resync: resyncPeriod, MaxBackoff: maxBackoff, Failed: failed, Recovered: recovered}),
 	}
 	e.m.dropped = prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "skiff_netpol_dropped_packets_total",

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/knftables"
 
 	"skiff/internal/syncloop"
@@ -48,6 +49,8 @@ type Config struct {
 	ResyncInterval time.Duration
 	Logger         *slog.Logger
 	Registerer     prometheus.Registerer
+	// Recorder records the component's Events on its Node (nil: none).
+	Recorder record.EventRecorder
 }
 
 // Network keeps routes and masquerading in step with the cluster's Nodes.
@@ -90,9 +93,10 @@ func New(client kubernetes.Interface, cfg Config) (*Network, error) {
 		}
 		cfg.NFT = nft
 	}
+	failed, recovered := syncloop.NodeEvents(cfg.Recorder, cfg.NodeName, "NetworkSync", "syncing the pod network's routes and masquerading")
 	n := &Network{
 		cfg: cfg, client: client, log: cfg.Logger,
-		syncs: syncloop.New(syncloop.Config{Resync: cfg.ResyncInterval}),
+		syncs: syncloop.New(syncloop.Config{Resync: cfg.ResyncInterval, Failed: failed, Recovered: recovered}),
 		syncDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "skiff", Subsystem: "network", Name: "sync_duration_seconds",
 			Help:    "Time to bring routes and masquerade rules in step with the cluster's nodes.",

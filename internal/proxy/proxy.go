@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/knftables"
 
 	"skiff/internal/syncloop"
@@ -63,6 +64,8 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// MinSyncInterval is the coalescing window between syncs; default 100ms.
 	MinSyncInterval time.Duration
+	// Recorder records the component's Events on its Node (nil: none).
+	Recorder record.EventRecorder
 }
 
 // syncStats describes the last successful sync.
@@ -133,13 +136,14 @@ func newProxy(client kubernetes.Interface, cfg Config) (*Proxy, error) {
 		}
 		cfg.NFT = nft
 	}
+	failed, recovered := syncloop.NodeEvents(cfg.Recorder, cfg.NodeName, "SyncProxyRules", "syncing the service rules")
 	p := &Proxy{
 		cfg:          cfg,
 		log:          cfg.Logger.With("component", "proxy"),
 		nft:          cfg.NFT,
 		m:            newMetrics(),
 		ct:           netlinkConntrack{},
-		syncs:        syncloop.New(syncloop.Config{MinInterval: cfg.MinSyncInterval, Resync: resyncPeriod, MaxBackoff: maxBackoff}),
+		syncs:        syncloop.New(syncloop.Config{MinInterval: cfg.MinSyncInterval, Resync: resyncPeriod, MaxBackoff: maxBackoff, Failed: failed, Recovered: recovered}),
 		dirty:        map[string]struct{}{},
 		triggers:     map[string]time.Time{},
 		applied:      map[string]*piece{},
@@ -282,6 +286,9 @@ func (p *Proxy) Run(ctx context.Context) error {
 		return nil
 	}
 	p.log.Info("service proxy started", "node", p.cfg.NodeName, "table", TableName)
+	if p.cfg.Recorder != nil {
+		p.cfg.Recorder.Eventf(syncloop.NodeReference(p.cfg.NodeName), v1.EventTypeNormal, "Starting", "Starting the service proxy.")
+	}
 	p.loop(ctx)
 	p.log.Info("service proxy stopped; rules left in place")
 	return nil

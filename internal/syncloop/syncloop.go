@@ -9,6 +9,10 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
 )
 
 // Config is how a Loop paces its syncs.
@@ -21,6 +25,11 @@ type Config struct {
 	// MaxBackoff bounds the wait before retrying a failed sync; the first
 	// retry comes after a second (default 30 s).
 	MaxBackoff time.Duration
+	// Failed, when set, hears of the first failure of a run of them (the
+	// retries' failures are only logged); Recovered of the sync that ends
+	// the run. Components turn them into Events on their Node.
+	Failed    func(err error)
+	Recovered func()
 }
 
 // Loop runs a sync function; Kick asks for a sync.
@@ -92,6 +101,9 @@ func (l *Loop) Run(ctx context.Context, log *slog.Logger, what string, sync func
 			}
 			if backoff == 0 {
 				backoff = time.Second
+				if l.cfg.Failed != nil {
+					l.cfg.Failed(err)
+				}
 			} else if backoff = 2 * backoff; backoff > l.cfg.MaxBackoff {
 				backoff = l.cfg.MaxBackoff
 			}
@@ -99,6 +111,33 @@ func (l *Loop) Run(ctx context.Context, log *slog.Logger, what string, sync func
 			retry.Reset(backoff)
 			continue
 		}
+		if backoff != 0 && l.cfg.Recovered != nil {
+			l.cfg.Recovered()
+		}
 		backoff = 0
 	}
+}
+
+// NodeEvents returns Failed and Recovered hooks that record Events on the
+// node: a Warning <reason>Failed with the error, then a Normal
+// <reason>Recovered. A nil recorder records nothing.
+func NodeEvents(rec record.EventRecorder, node, reason, what string) (failed func(error), recovered func()) {
+	if rec == nil {
+		return nil, nil
+	}
+	ref := NodeReference(node)
+	failed = func(err error) {
+		rec.Eventf(ref, corev1.EventTypeWarning, reason+"Failed", "%s failed: %v", what, err)
+	}
+	recovered = func() {
+		rec.Eventf(ref, corev1.EventTypeNormal, reason+"Recovered", "%s succeeded again", what)
+	}
+	return failed, recovered
+}
+
+// NodeReference names a node in Events as kube-proxy does, with its name
+// as UID (the component may start before its Node exists), which is how
+// `kubectl describe node` looks them up.
+func NodeReference(node string) *corev1.ObjectReference {
+	return &corev1.ObjectReference{Kind: "Node", Name: node, UID: types.UID(node)}
 }

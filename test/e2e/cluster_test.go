@@ -306,6 +306,14 @@ func TestMultiNodeCluster(t *testing.T) {
 		t.Logf("http://%s:%d/info answered from all 3 pods", n.IP, nodePort)
 	}
 
+	// The node components report on their Node: kubectl describe node
+	// shows the service proxy starting.
+	for _, n := range c.Nodes {
+		if out := c.kubectl(t, "describe", "node", n.Name); !strings.Contains(out, "Starting the service proxy.") {
+			t.Errorf("kubectl describe node %s shows no event from the service proxy:\n%s", n.Name, out)
+		}
+	}
+
 	t.Run("pod network and DNS", func(t *testing.T) { testPodNetworkAndDNS(t, c) })
 	t.Run("StatefulSet DNS", func(t *testing.T) { testStatefulSetDNS(t, c) })
 	t.Run("endpoint propagation", func(t *testing.T) { testEndpointPropagation(t, c) })
@@ -679,6 +687,12 @@ func testIngress(t *testing.T, c *testCluster) {
 	if _, err := c.client.NetworkingV1().Ingresses("default").Create(ctx, ing, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Every node's router takes the Ingress in and says so, as
+	// ingress-nginx's controllers do.
+	waitFor(t, "a Sync event on the Ingress from every node", 30*time.Second, func() bool {
+		out := c.kubectl(t, "describe", "ingress", "sites")
+		return strings.Count(out, "Scheduled for sync") == len(c.Nodes)
+	})
 	node := c.Nodes[1]
 	get := func(client *http.Client, url, host string) (int, echoInfo, error) {
 		req, err := http.NewRequest(http.MethodGet, url, nil)
