@@ -29,6 +29,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -131,6 +132,9 @@ type Router struct {
 	fakeCert *tls.Certificate
 	proxy    *httputil.ReverseProxy
 	kick     chan struct{}
+	// backends are the Services ("namespace/name") the served Ingresses
+	// route to, as of the last rebuild (nil before the first).
+	backends atomic.Pointer[map[string]bool]
 	// announced is the generation of each served Ingress last announced
 	// with a Sync event (rebuild loop only).
 	announced map[types.UID]int64
@@ -191,12 +195,23 @@ func New(client kubernetes.Interface, cfg Config) (*Router, error) {
 	sl := r.factory.Discovery().V1().EndpointSlices()
 	sec := r.secretFactory.Core().V1().Secrets()
 	r.ingresses, r.classes, r.services, r.slices, r.secrets = ing.Lister(), cls.Lister(), svc.Lister(), sl.Lister(), sec.Lister()
-	h := cache.ResourceEventHandlerFuncs{
+	all := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { r.trigger() },
 		UpdateFunc: func(any, any) { r.trigger() },
 		DeleteFunc: func(any) { r.trigger() },
 	}
+	// Services and their slices matter only when an Ingress routes to
+	// them: the rest of the cluster's endpoint churn rebuilds nothing.
+	backends := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { r.triggerFor(obj) },
+		UpdateFunc: func(_, obj any) { r.triggerFor(obj) },
+		DeleteFunc: func(obj any) { r.triggerFor(obj) },
+	}
 	for _, inf := range []cache.SharedIndexInformer{ing.Informer(), cls.Informer(), svc.Informer(), sl.Informer(), sec.Informer()} {
+		h := all
+		if inf == svc.Informer() || inf == sl.Informer() {
+			h = backends
+		}
 		reg, err := inf.AddEventHandler(h)
 		if err != nil {
 			return nil, fmt.Errorf("ingress: event handler: %w", err)
@@ -217,6 +232,27 @@ func stripManagedFields(obj any) (any, error) {
 		a.SetManagedFields(nil)
 	}
 	return obj, nil
+}
+
+// triggerFor asks for a rebuild when obj, a Service or EndpointSlice, is
+// (or belongs to) a Service some served Ingress routes to.
+func (r *Router) triggerFor(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	var key string
+	switch o := obj.(type) {
+	case *corev1.Service:
+		key = o.Namespace + "/" + o.Name
+	case *discoveryv1.EndpointSlice:
+		key = o.Namespace + "/" + o.Labels[discoveryv1.LabelServiceName]
+	default:
+		r.trigger()
+		return
+	}
+	if refs := r.backends.Load(); refs == nil || (*refs)[key] {
+		r.trigger()
+	}
 }
 
 // trigger asks the rebuild loop for a new table; bursts coalesce.

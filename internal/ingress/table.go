@@ -484,6 +484,8 @@ func (r *Router) buildTable() *table {
 		}
 	}
 	r.announce(ours)
+	refs := backendServices(ours)
+	r.backends.Store(&refs)
 	t, problems := build(ours, sources{
 		service: func(ns, name string) (*corev1.Service, error) { return r.services.Services(ns).Get(name) },
 		slices: func(ns, svc string) ([]*discoveryv1.EndpointSlice, error) {
@@ -496,6 +498,29 @@ func (r *Router) buildTable() *table {
 		r.log.Debug("ingress configuration problem", "problem", p)
 	}
 	return t
+}
+
+// backendServices are the Services ("namespace/name") the Ingresses route
+// to, default backends included.
+func backendServices(ings []*networkingv1.Ingress) map[string]bool {
+	refs := map[string]bool{}
+	add := func(ns string, b *networkingv1.IngressBackend) {
+		if b != nil && b.Service != nil {
+			refs[ns+"/"+b.Service.Name] = true
+		}
+	}
+	for _, ing := range ings {
+		add(ing.Namespace, ing.Spec.DefaultBackend)
+		for _, rule := range ing.Spec.Rules {
+			if rule.HTTP == nil {
+				continue
+			}
+			for i := range rule.HTTP.Paths {
+				add(ing.Namespace, &rule.HTTP.Paths[i].Backend)
+			}
+		}
+	}
+	return refs
 }
 
 // announce records a Sync event on each Ingress of the class that is new
