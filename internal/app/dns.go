@@ -65,5 +65,12 @@ func runDNS(ctx context.Context, cfg ServerConfig, loopback *rest.Config, addr s
 		log.Error("cluster DNS stopped; pods resolve no cluster names (is another DNS server on this address? --cluster-dns='' turns it off)", "err", err)
 	}
 	<-ctx.Done()
+	// Stopping: other servers answer meanwhile (the API may already be
+	// gone, in which case the endpoint stays until this server is back).
+	dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := dns.RemoveEndpoint(dctx, client, nodeName); err != nil {
+		log.Debug("removing the cluster DNS endpoint", "err", err)
+	}
 	return nil
 }

@@ -122,6 +122,16 @@ func mergePorts(cur, want []corev1.ServicePort) []corev1.ServicePort {
 	return out
 }
 
+// RemoveEndpoint deletes this node's endpoint of the kube-dns Service, so
+// that queries go to the other servers while it is down.
+func RemoveEndpoint(ctx context.Context, client kubernetes.Interface, nodeName string) error {
+	err := client.DiscoveryV1().EndpointSlices(ServiceNamespace).Delete(ctx, ServiceName+"-"+nodeName, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("dns: removing endpointslice %s/%s-%s: %w", ServiceNamespace, ServiceName, nodeName, err)
+	}
+	return nil
+}
+
 func ensureSlice(ctx context.Context, client kubernetes.Interface, nodeName string, ip netip.Addr, port int32) error {
 	at := discoveryv1.AddressTypeIPv4
 	if ip.Is6() {
@@ -148,6 +158,10 @@ func ensureSlice(ctx context.Context, client kubernetes.Interface, nodeName stri
 			{Name: ptr.To("dns-tcp"), Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(port)},
 		},
 	}
+	// Owned by the server's Node: deleting the node deletes its endpoint.
+	if node, err := client.CoreV1().Nodes().Get(ctx, nodeName, metav1.GetOptions{}); err == nil {
+		want.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}}
+	}
 	es := client.DiscoveryV1().EndpointSlices(ServiceNamespace)
 	cur, err := es.Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -165,6 +179,9 @@ func ensureSlice(ctx context.Context, client kubernetes.Interface, nodeName stri
 	}
 	maps.Copy(upd.Labels, want.Labels)
 	upd.AddressType, upd.Endpoints, upd.Ports = want.AddressType, want.Endpoints, want.Ports
+	if want.OwnerReferences != nil {
+		upd.OwnerReferences = want.OwnerReferences
+	}
 	if apiequality.Semantic.DeepEqual(cur, upd) {
 		return nil
 	}

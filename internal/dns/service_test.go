@@ -77,3 +77,29 @@ func TestEnsureService(t *testing.T) {
 		t.Error("EnsureService with a bad address succeeded")
 	}
 }
+
+// TestEndpointOwnedAndRemoved: a server's endpoint of kube-dns is owned by
+// its Node (deleting the node deletes it) and removed when the server stops.
+func TestEndpointOwnedAndRemoved(t *testing.T) {
+	ctx := context.Background()
+	client := fake.NewClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "server-1", UID: "node-uid"}})
+	if err := EnsureService(ctx, client, "10.43.0.10", "server-1", "10.230.0.2", 53); err != nil {
+		t.Fatal(err)
+	}
+	es, err := client.DiscoveryV1().EndpointSlices("kube-system").Get(ctx, "kube-dns-server-1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es.OwnerReferences) != 1 || es.OwnerReferences[0].Kind != "Node" || es.OwnerReferences[0].UID != "node-uid" {
+		t.Fatalf("owner references %+v", es.OwnerReferences)
+	}
+	if err := RemoveEndpoint(ctx, client, "server-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.DiscoveryV1().EndpointSlices("kube-system").Get(ctx, "kube-dns-server-1", metav1.GetOptions{}); err == nil {
+		t.Fatal("the endpoint is still there")
+	}
+	if err := RemoveEndpoint(ctx, client, "server-1"); err != nil {
+		t.Fatalf("removing twice: %v", err)
+	}
+}
