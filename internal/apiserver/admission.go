@@ -103,6 +103,18 @@ func (s *Server) deleteAdmission(q *request, name string, opts *metav1.DeleteOpt
 	}
 }
 
+// admitSubresourceCreate admits what a create of a subresource posts
+// (pods/binding's Binding, serviceaccounts/token's TokenRequest) before it
+// takes effect: both phases, operation CREATE, named after the parent.
+func (s *Server) admitSubresourceCreate(ctx context.Context, q *request, obj runtime.Object) error {
+	a := admissionAttributes(ctx, q, admission.Create, obj, nil)
+	a.Name = q.name
+	if err := s.admitMutating(ctx, q, a); err != nil {
+		return err
+	}
+	return s.admitValidating(ctx, q, a)
+}
+
 // admitConnect runs admission for a connect request (exec, attach,
 // port-forward, proxy) before it is made: operation CONNECT, with the
 // request's options as the object, as upstream's connect handler.

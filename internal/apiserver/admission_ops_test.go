@@ -2,6 +2,9 @@ package apiserver
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"net/http"
 	"reflect"
@@ -9,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -350,3 +354,74 @@ func equalObjects(a, b runtime.Object) bool {
 }
 
 func pointerTo[T any](v T) *T { return &v }
+
+// TestAdmissionBindingAndToken: pods/binding and serviceaccounts/token
+// creates are admitted (operation CREATE on the subresource, the posted
+// Binding or TokenRequest as the object) before they take effect.
+func TestAdmissionBindingAndToken(t *testing.T) {
+	rec := &recorder{}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _, _ := newTestServerWith(t, func(c *Config) {
+		c.Hooks.Admission = admission.NewChain(rec)
+		c.ServiceAccountKey = key
+	})
+	req := func(method, path string, body any) (int, string) {
+		t.Helper()
+		code, data := do(t, ts, method, path, "application/json", body)
+		return code, string(data)
+	}
+	const pods = "/api/v1/namespaces/default/pods"
+	for _, name := range []string{"deny-bind", "bind-me"} {
+		pod := &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "img:1"}}}}
+		if code, body := req("POST", pods, pod); code != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", name, code, body)
+		}
+	}
+	rec.take(admission.Create)
+	binding := func(name string) *corev1.Binding {
+		return &corev1.Binding{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Binding"}, ObjectMeta: metav1.ObjectMeta{Name: name},
+			Target: corev1.ObjectReference{Kind: "Node", Name: "n1"}}
+	}
+	if code, body := req("POST", pods+"/deny-bind/binding", binding("deny-bind")); code != http.StatusForbidden || !strings.Contains(body, "denied by name") {
+		t.Fatalf("denied binding: %d %s", code, body)
+	}
+	if _, body := req("GET", pods+"/deny-bind", nil); strings.Contains(body, `"nodeName":"n1"`) {
+		t.Fatalf("a denied binding bound the pod: %s", body)
+	}
+	calls := rec.take(admission.Create)
+	checkPhases(t, "binding", calls)
+	if c := calls[1]; c.resource != "pods" || c.subresource != "binding" || c.name != "deny-bind" {
+		t.Errorf("binding attributes: %+v", c)
+	} else if b, ok := c.object.(*corev1.Binding); !ok || b.Kind != "Binding" || b.Target.Name != "n1" {
+		t.Errorf("binding object: %#v", c.object)
+	}
+	if code, body := req("POST", pods+"/bind-me/binding", binding("bind-me")); code != http.StatusCreated {
+		t.Fatalf("binding: %d %s", code, body)
+	}
+
+	const sas = "/api/v1/namespaces/default/serviceaccounts"
+	tr := map[string]any{"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": map[string]any{}}
+	for _, name := range []string{"deny-token", "token-me"} {
+		if code, body := req("POST", sas, map[string]any{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": map[string]any{"name": name}}); code != http.StatusCreated {
+			t.Fatalf("create service account %s: %d %s", name, code, body)
+		}
+	}
+	rec.take(admission.Create)
+	if code, body := req("POST", sas+"/deny-token/token", tr); code != http.StatusForbidden || !strings.Contains(body, "denied by name") {
+		t.Fatalf("denied token request: %d %s", code, body)
+	}
+	calls = rec.take(admission.Create)
+	checkPhases(t, "token request", calls)
+	if c := calls[1]; c.resource != "serviceaccounts" || c.subresource != "token" || c.name != "deny-token" {
+		t.Errorf("token request attributes: %+v", c)
+	} else if o, ok := c.object.(*authenticationv1.TokenRequest); !ok || o.Kind != "TokenRequest" {
+		t.Errorf("token request object: %#v", c.object)
+	}
+	if code, body := req("POST", sas+"/token-me/token", tr); code != http.StatusCreated || !strings.Contains(body, `"token":`) {
+		t.Fatalf("token request: %d %s", code, body)
+	}
+}

@@ -124,6 +124,10 @@ func (s *Server) tokenRequest(q *request) (*authenticationv1.TokenRequest, error
 	if err != nil {
 		return nil, err
 	}
+	tr.SetGroupVersionKind(want)
+	if err := s.admitSubresourceCreate(ctx, q, tr); err != nil {
+		return nil, err
+	}
 	now := time.Now()
 	claims := saClaims{
 		RegisteredClaims: jwt.RegisteredClaims{

@@ -233,6 +233,11 @@ func (s *Server) serveBinding(q *request) {
 		s.writeError(q.w, q.r, invalid(want.GroupKind(), q.name, field.ErrorList{field.Required(field.NewPath("target", "name"), "")}))
 		return
 	}
+	binding.SetGroupVersionKind(want)
+	if err := s.admitSubresourceCreate(ctx, q, binding); err != nil {
+		s.writeError(q.w, q.r, err)
+		return
+	}
 	if isDryRun(q) {
 		s.writeObject(q, http.StatusCreated, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated})
 		return
