@@ -38,6 +38,8 @@ type Controller struct {
 	// served (watches of its resources end then).
 	gone map[string]chan struct{}
 	kick chan struct{}
+	// serviceAddress reaches conversion webhooks given as a Service.
+	serviceAddress ServiceAddressFunc
 }
 
 var crdPrefix = "/registry/" + registry.CRDResource.StoragePrefix + "/"
@@ -257,6 +259,7 @@ func (c *Controller) resourcesFor(crd *apiextensionsv1.CustomResourceDefinition,
 	if err != nil {
 		return nil, err
 	}
+	c.setConverter(crd, res)
 	for _, s := range res {
 		s.Resource.Strategy.Terminating = terminating
 	}

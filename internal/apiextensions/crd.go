@@ -176,7 +176,12 @@ func ValidateCRD(crd, old *apiextensionsv1.CustomResourceDefinition) field.Error
 		if v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
 			errs = append(errs, field.Required(vp.Child("schema", "openAPIV3Schema"), "schemas are required"))
 		} else {
-			errs = append(errs, validateSchema(v.Schema.OpenAPIV3Schema, vp.Child("schema", "openAPIV3Schema"))...)
+			schemaErrs := validateSchema(v.Schema.OpenAPIV3Schema, vp.Child("schema", "openAPIV3Schema"))
+			errs = append(errs, schemaErrs...)
+			// As upstream, rules are compiled only on a valid schema.
+			if rp, report := validationRulesPath(spec, i); report && len(schemaErrs) == 0 {
+				errs = append(errs, validateRules(v.Schema.OpenAPIV3Schema, rp)...)
+			}
 		}
 		for j, c := range v.AdditionalPrinterColumns {
 			cp := vp.Child("additionalPrinterColumns").Index(j)
@@ -216,9 +221,7 @@ func ValidateCRD(crd, old *apiextensionsv1.CustomResourceDefinition) field.Error
 	if len(spec.Versions) > 0 && storage != 1 {
 		errs = append(errs, field.Invalid(versionsPath, spec.Versions, "must have exactly one version marked as storage version"))
 	}
-	if spec.Conversion != nil && spec.Conversion.Strategy != "" && spec.Conversion.Strategy != apiextensionsv1.NoneConverter && spec.Conversion.Strategy != apiextensionsv1.WebhookConverter {
-		errs = append(errs, field.NotSupported(specPath.Child("conversion", "strategy"), spec.Conversion.Strategy, []string{string(apiextensionsv1.NoneConverter), string(apiextensionsv1.WebhookConverter)}))
-	}
+	errs = append(errs, validateConversion(spec.Conversion, old, specPath.Child("conversion"))...)
 	if old != nil {
 		if spec.Scope != old.Spec.Scope {
 			errs = append(errs, field.Invalid(specPath.Child("scope"), spec.Scope, "field is immutable"))

@@ -2,6 +2,7 @@ package apiextensions
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"reflect"
 	"sort"
@@ -125,6 +126,17 @@ func resourcesFor(crd *apiextensionsv1.CustomResourceDefinition) ([]*Served, err
 			}
 			errs = append(errs, schema.Validate(u.Object)...)
 			errs = append(errs, validateScale(u, st)...)
+			if !schema.HasRules() {
+				return errs
+			}
+			if blocked := blocksRules(errs); blocked != nil {
+				return append(errs, blocked)
+			}
+			var oldObj map[string]interface{}
+			if ou, ok := old.(*unstructured.Unstructured); ok {
+				oldObj = ou.Object
+			}
+			errs = append(errs, schema.ValidateRules(context.Background(), u.Object, oldObj)...)
 			return errs
 		}
 		st.ValidateStatus = st.Validate

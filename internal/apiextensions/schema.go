@@ -14,6 +14,8 @@ import (
 	"k8s.io/kube-openapi/pkg/validation/spec"
 	"k8s.io/kube-openapi/pkg/validation/strfmt"
 	"k8s.io/kube-openapi/pkg/validation/validate"
+
+	"skiff/internal/apiextensions/celrules"
 )
 
 // Schema is the compiled structural schema of one version of a custom
@@ -22,6 +24,10 @@ type Schema struct {
 	structural *structuralschema.Structural
 	openAPI    *spec.Schema
 	validator  *validate.SchemaValidator
+	// rules are the compiled x-kubernetes-validations (nil when none);
+	// rulesErr holds the errors of rules that do not compile.
+	rules    *celrules.Validator
+	rulesErr field.ErrorList
 }
 
 // internalProps converts a v1 schema to the internal form the structural
@@ -52,7 +58,9 @@ func NewSchema(props *apiextensionsv1.JSONSchemaProps) (*Schema, error) {
 		return nil, errs.ToAggregate()
 	}
 	o := s.ToKubeOpenAPI()
-	return &Schema{structural: s, openAPI: o, validator: validate.NewSchemaValidator(o, nil, "", strfmt.Default)}, nil
+	out := &Schema{structural: s, openAPI: o, validator: validate.NewSchemaValidator(o, nil, "", strfmt.Default)}
+	out.compileRules()
+	return out, nil
 }
 
 // OpenAPI returns the schema in kube-openapi form (for the OpenAPI documents).
@@ -80,6 +88,9 @@ func toFieldError(err error) field.ErrorList {
 		switch e.Code() {
 		case errors.RequiredFailCode:
 			return field.ErrorList{field.Required(path, "")}
+		case errors.InvalidTypeCode:
+			// Same text as Invalid; the type lets callers see the value is unusable.
+			return field.ErrorList{field.TypeInvalid(path, e.Value, e.Error())}
 		case errors.EnumFailCode:
 			var values []string
 			for _, v := range e.Values {

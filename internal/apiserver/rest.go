@@ -441,23 +441,25 @@ func (s *Server) serveList(q *request) {
 // buildList makes the list object of stored items in the served version.
 func buildList(r *registry.Resource, stored []runtime.Object, listGVK schema.GroupVersionKind, lm *metav1.ListMeta) (runtime.Object, error) {
 	list := r.NewList()
-	items := make([]runtime.Object, 0, len(stored))
-	for _, it := range stored {
-		out, err := registry.FromStorage(r, it)
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, out)
+	// One conversion of all items (one ConversionReview for a custom
+	// resource converted by webhook).
+	items, err := registry.FromStorageList(r, stored)
+	if err != nil {
+		return nil, err
 	}
 	if err := meta.SetList(list, items); err != nil {
 		return nil, err
 	}
 	// Items of a list carry no kind of their own. SetList copied them
 	// into the list, so this never touches the store's shared objects.
-	_ = meta.EachListItem(list, func(it runtime.Object) error {
-		it.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
-		return nil
-	})
+	// Custom resource items keep theirs, as upstream's: SetList copies
+	// only the Unstructured struct, whose map is the stored object's.
+	if !r.IsCustom() {
+		_ = meta.EachListItem(list, func(it runtime.Object) error {
+			it.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
+			return nil
+		})
+	}
 	la, _ := meta.ListAccessor(list)
 	la.SetResourceVersion(lm.ResourceVersion)
 	if lm.Continue != "" {

@@ -50,6 +50,9 @@ type Hooks struct {
 	// mutating phase after defaulting, its validating phase right after
 	// validation succeeds. Nil admits everything.
 	Admission *admission.Chain
+	// ServiceAddress resolves a Service to a host:port to dial; CRD
+	// conversion webhooks given as a Service are reached through it.
+	ServiceAddress func(ctx context.Context, namespace, name string, port int32) (string, error)
 }
 
 // Config configures the API server.
@@ -162,6 +165,7 @@ func New(cfg Config) (*Server, error) {
 		readOnly: make(chan struct{}, cfg.MaxReadOnlyInflight), mutating: make(chan struct{}, cfg.MaxMutatingInflight)}
 	s.crds = apiextensions.NewController(cfg.Store, cfg.Logger.With("controller", "apiextensions"))
 	s.crds.OnChange(func() { s.fieldManagers.Clear() })
+	s.crds.SetServiceAddress(cfg.Hooks.ServiceAddress)
 	s.metrics = newMetrics(cfg.Registerer)
 	hits, misses := s.metrics.listChunks.WithLabelValues("hit"), s.metrics.listChunks.WithLabelValues("miss")
 	s.listChunks = newChunkCache(hits.Inc, misses.Inc)

@@ -44,6 +44,7 @@ func APIHooks(store storage.Store) apiserver.Hooks {
 		Row:                  printers.Row,
 		OpenAPI:              openapi.NewHandler(openAPIResources()),
 		Admission:            admissionChain(store),
+		ServiceAddress:       webhookSources(store, apiserver.ObjectLister(store)).ServiceAddress,
 	}
 }
 

@@ -20,6 +20,9 @@ func convKey(r *Resource) string { return r.Group + "/" + r.Version + "/" + r.Na
 // ToStorage converts an object of r's served version to its stored form.
 func ToStorage(r *Resource, obj runtime.Object) (runtime.Object, error) {
 	if r.IsCustom() {
+		if r.Strategy.Convert != nil {
+			return webhookToStorage(r, obj)
+		}
 		// Conversion strategy None: only the apiVersion changes.
 		u, ok := obj.(*unstructured.Unstructured)
 		if ok && r.Strategy.StorageVersion != "" && r.Strategy.StorageVersion != r.Version {
@@ -39,6 +42,13 @@ func FromStorage(r *Resource, obj runtime.Object) (runtime.Object, error) {
 		u, ok := obj.(*unstructured.Unstructured)
 		if !ok {
 			return obj, nil
+		}
+		if r.Strategy.Convert != nil {
+			out, err := webhookFromStorage(r, []*unstructured.Unstructured{u})
+			if err != nil {
+				return nil, err
+			}
+			return out[0], nil
 		}
 		// Stored objects are shared with other readers: copy before the
 		// apiVersion is rewritten or defaults are applied on read.

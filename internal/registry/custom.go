@@ -5,6 +5,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -45,6 +46,10 @@ type Strategy struct {
 	SpecReplicasPath, StatusReplicasPath, LabelSelectorPath string
 	// StorageVersion is the version a custom resource is stored in.
 	StorageVersion string
+	// Convert converts custom objects to apiVersion (group/version) when
+	// the CRD's conversion strategy is Webhook; nil for strategy None.
+	// It returns new objects the caller owns, one per input, in order.
+	Convert func(objs []*unstructured.Unstructured, apiVersion string) ([]*unstructured.Unstructured, error)
 	// Terminating is set while the CRD of a custom resource is being
 	// deleted: its objects can be read and deleted, not created.
 	Terminating bool

@@ -320,16 +320,7 @@ func (p *Plugin) send(ctx context.Context, a *admission.Attributes, h hook) (*ad
 	if h.timeoutSeconds != nil {
 		timeout = time.Duration(*h.timeoutSeconds) * time.Second
 	}
-	pool := x509.NewCertPool()
-	if len(h.clientConfig.CABundle) > 0 {
-		pool.AppendCertsFromPEM(h.clientConfig.CABundle)
-	} else if sys, err := x509.SystemCertPool(); err == nil {
-		pool = sys
-	}
-	client := &http.Client{Timeout: timeout, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: serverName, MinVersion: tls.VersionTLS12},
-		DialContext:     (&net.Dialer{Timeout: timeout}).DialContext,
-	}}
+	client := NewClient(h.clientConfig.CABundle, serverName, timeout)
 	defer client.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -364,8 +355,31 @@ func (p *Plugin) send(ctx context.Context, a *admission.Attributes, h hook) (*ad
 	return out.Response, nil
 }
 
+// NewClient returns the HTTP client of a webhook call: it trusts caBundle
+// (the system roots when empty) and expects serverName. CRD conversion
+// webhooks use it too.
+func NewClient(caBundle []byte, serverName string, timeout time.Duration) *http.Client {
+	pool := x509.NewCertPool()
+	if len(caBundle) > 0 {
+		pool.AppendCertsFromPEM(caBundle)
+	} else if sys, err := x509.SystemCertPool(); err == nil {
+		pool = sys
+	}
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: serverName, MinVersion: tls.VersionTLS12},
+		DialContext:     (&net.Dialer{Timeout: timeout}).DialContext,
+	}}
+}
+
 // target is the URL to POST to and the TLS server name to expect.
 func (p *Plugin) target(ctx context.Context, cc admissionregistrationv1.WebhookClientConfig) (string, string, error) {
+	return Target(ctx, cc, p.src.ServiceAddress)
+}
+
+// Target returns the URL to POST to for a webhook client config and the
+// TLS server name to expect, resolving a Service with serviceAddress (as
+// Sources.ServiceAddress). CRD conversion webhooks use it too.
+func Target(ctx context.Context, cc admissionregistrationv1.WebhookClientConfig, serviceAddress func(ctx context.Context, namespace, name string, port int32) (string, error)) (string, string, error) {
 	if cc.URL != nil {
 		u, err := url.Parse(*cc.URL)
 		if err != nil {
@@ -380,10 +394,10 @@ func (p *Plugin) target(ctx context.Context, cc admissionregistrationv1.WebhookC
 	if cc.Service.Port != nil {
 		port = *cc.Service.Port
 	}
-	if p.src.ServiceAddress == nil {
+	if serviceAddress == nil {
 		return "", "", fmt.Errorf("webhook services cannot be resolved")
 	}
-	addr, err := p.src.ServiceAddress(ctx, cc.Service.Namespace, cc.Service.Name, port)
+	addr, err := serviceAddress(ctx, cc.Service.Namespace, cc.Service.Name, port)
 	if err != nil {
 		return "", "", err
 	}
