@@ -27,6 +27,9 @@ import (
 	"skiff/internal/agent/images"
 	"skiff/internal/app"
 	"skiff/internal/mountinfo"
+	"skiff/internal/netpol"
+	"skiff/internal/network"
+	"skiff/internal/proxy"
 )
 
 // startupWorkers is how many pods are started at once in both phases: the
@@ -86,6 +89,10 @@ func podStartupBench(ctx context.Context, out io.Writer, o options) (*startupFig
 		_ = srv.stop()
 		_ = mountinfo.UnmountUnder(dir)
 		_ = exec.Command("ip", "link", "del", "skiff0").Run()
+		// The node's tables in this (the host's) namespace.
+		for _, table := range []string{network.TableName, proxy.TableName, netpol.TableName} {
+			_ = exec.Command("nft", "delete", "table", "ip", table).Run()
+		}
 		_ = os.RemoveAll(dir)
 	}()
 	rc, err := clientcmd.BuildConfigFromFlags("", srv.cfg.WriteKubeconfig)

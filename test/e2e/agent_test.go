@@ -30,6 +30,9 @@ import (
 	"skiff/internal/agent/images"
 	"skiff/internal/app"
 	"skiff/internal/mountinfo"
+	"skiff/internal/netpol"
+	"skiff/internal/network"
+	"skiff/internal/proxy"
 )
 
 // requireHost skips unless this machine can run real containers.
@@ -247,7 +250,7 @@ func cleanupHost(t *testing.T, dir string) {
 		t.Logf("cleanup: %v", err)
 	}
 	// The node's network and proxy tables in this (the host's) namespace.
-	for _, table := range []string{"skiff-network", "skiff-proxy", "skiff-netpol"} {
+	for _, table := range []string{network.TableName, proxy.TableName, netpol.TableName} {
 		if exec.Command("nft", "list", "table", "ip", table).Run() == nil {
 			if out, err := exec.Command("nft", "delete", "table", "ip", table).CombinedOutput(); err != nil {
 				t.Logf("cleanup: deleting nftables table %s: %v: %s", table, err, out)
