@@ -45,6 +45,7 @@ import (
 	"skiff/internal/agent/images"
 	"skiff/internal/agent/server"
 	"skiff/internal/agent/volume"
+	"skiff/internal/syncloop"
 )
 
 // Config is what the agent is told.
@@ -263,6 +264,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	a.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.cfg.NodeName})
+	a.recorder.Eventf(syncloop.NodeReference(a.cfg.NodeName), corev1.EventTypeNormal, "Starting", "Starting kubelet.")
 
 	if err := a.registerNode(ctx); err != nil {
 		if ctx.Err() != nil {

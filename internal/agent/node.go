@@ -21,6 +21,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
 
+	"skiff/internal/syncloop"
 	"skiff/internal/version"
 )
 
@@ -137,18 +138,24 @@ func (a *Agent) tryUpdateNodeStatus(ctx context.Context) error {
 	if imgs, err := a.rt.ListImages(ctx, &runtimeapi.ListImagesRequest{}); err == nil {
 		node.Status.Images = nodeImages(imgs.Images)
 	}
+	// Each condition that changes is reported as an Event once the status
+	// is written, as the kubelet does ("Node x status is now: NodeReady").
+	var changed []string
 	set := func(t corev1.NodeConditionType, status corev1.ConditionStatus, reason, msg string) {
+		event := nodeStatusEvents[t][status == corev1.ConditionTrue]
 		for i := range node.Status.Conditions {
 			c := &node.Status.Conditions[i]
 			if c.Type == t {
 				if c.Status != status {
 					c.LastTransitionTime = now
+					changed = append(changed, event)
 				}
 				c.Status, c.Reason, c.Message, c.LastHeartbeatTime = status, reason, msg, now
 				return
 			}
 		}
 		node.Status.Conditions = append(node.Status.Conditions, corev1.NodeCondition{Type: t, Status: status, Reason: reason, Message: msg, LastHeartbeatTime: now, LastTransitionTime: now})
+		changed = append(changed, event)
 	}
 	p := measureUsage(a.cfg.DataDir).pressure()
 	if p.memory {
@@ -171,8 +178,24 @@ func (a *Agent) tryUpdateNodeStatus(ctx context.Context) error {
 	} else {
 		set(corev1.NodeReady, corev1.ConditionFalse, "KubeletNotReady", msg)
 	}
-	_, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{})
-	return err
+	if _, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
+		return err
+	}
+	if a.recorder != nil {
+		for _, e := range changed {
+			a.recorder.Eventf(syncloop.NodeReference(a.cfg.NodeName), corev1.EventTypeNormal, e, "Node %s status is now: %s", a.cfg.NodeName, e)
+		}
+	}
+	return nil
+}
+
+// nodeStatusEvents are the kubelet's event reasons for a node condition
+// being false or true.
+var nodeStatusEvents = map[corev1.NodeConditionType]map[bool]string{
+	corev1.NodeMemoryPressure: {false: "NodeHasSufficientMemory", true: "NodeHasInsufficientMemory"},
+	corev1.NodeDiskPressure:   {false: "NodeHasNoDiskPressure", true: "NodeHasDiskPressure"},
+	corev1.NodePIDPressure:    {false: "NodeHasSufficientPID", true: "NodeHasInsufficientPID"},
+	corev1.NodeReady:          {false: "NodeNotReady", true: "NodeReady"},
 }
 
 // runtimeReady asks the CRI for RuntimeReady. The network condition is

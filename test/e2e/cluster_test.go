@@ -306,11 +306,14 @@ func TestMultiNodeCluster(t *testing.T) {
 		t.Logf("http://%s:%d/info answered from all 3 pods", n.IP, nodePort)
 	}
 
-	// The node components report on their Node: kubectl describe node
-	// shows the service proxy starting.
+	// The node's components and the node controller report on the Node:
+	// kubectl describe node shows their events.
 	for _, n := range c.Nodes {
-		if out := c.kubectl(t, "describe", "node", n.Name); !strings.Contains(out, "Starting the service proxy.") {
-			t.Errorf("kubectl describe node %s shows no event from the service proxy:\n%s", n.Name, out)
+		out := c.kubectl(t, "describe", "node", n.Name)
+		for _, want := range []string{"Starting kubelet.", "Starting the service proxy.", "status is now: NodeReady", "Registered Node " + n.Name + " in Controller"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("kubectl describe node %s shows no event %q:\n%s", n.Name, want, out)
+			}
 		}
 	}
 

@@ -198,6 +198,7 @@ func (c *Controller) checkHealth(ctx context.Context, node *corev1.Node) (*corev
 	if p == nil {
 		p = &probe{renew: renew, heartbeat: heartbeat, seen: now}
 		c.probes[node.Name] = p
+		c.recorder.Eventf(nodeRef(node), corev1.EventTypeNormal, "RegisteredNode", "Node %s event: Registered Node %s in Controller", node.Name, node.Name)
 	} else if !renew.Equal(p.renew) || !heartbeat.Equal(p.heartbeat) {
 		p.renew, p.heartbeat, p.seen = renew, heartbeat, now
 	}

@@ -275,3 +275,24 @@ func TestConflictedTaintKeepsTheZoneTurn(t *testing.T) {
 		t.Fatalf("n2 not tainted after the conflict: %v", c.node("n2").Spec.Taints)
 	}
 }
+
+// TestRegisteredNodeEvent: the controller announces each node it starts
+// watching, as upstream's ("Registered Node n0 in Controller").
+func TestRegisteredNodeEvent(t *testing.T) {
+	c := newCluster(t, 2)
+	stop := c.run(func() []string { return []string{"n0", "n1"} })
+	defer stop()
+	c.wait("a RegisteredNode event for each node", func() bool {
+		evs, err := c.client.CoreV1().Events("").List(c.ctx, metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		seen := map[string]bool{}
+		for _, e := range evs.Items {
+			if e.Reason == "RegisteredNode" && e.InvolvedObject.Kind == "Node" && e.Message == "Node "+e.InvolvedObject.Name+" event: Registered Node "+e.InvolvedObject.Name+" in Controller" {
+				seen[e.InvolvedObject.Name] = true
+			}
+		}
+		return seen["n0"] && seen["n1"]
+	})
+}
