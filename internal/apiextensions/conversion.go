@@ -2,7 +2,6 @@ package apiextensions
 
 import (
 	"bytes"
-	"container/list"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,6 +26,7 @@ import (
 	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/transport"
+	"k8s.io/utils/lru"
 
 	"skiff/internal/apiserver/admission/webhook"
 )
@@ -396,12 +396,7 @@ func restoreMetadata(in, out *unstructured.Unstructured) error {
 // resourceVersion, so its conversion does not either. An entry also keeps
 // the object it was made from, and answers only for an equal one (objects
 // being written carry the resourceVersion they were read at).
-type conversionCache struct {
-	mu    sync.Mutex
-	max   int
-	ll    *list.List
-	items map[conversionKey]*list.Element
-}
+type conversionCache struct{ c *lru.Cache }
 
 type conversionKey struct {
 	uid             types.UID
@@ -410,12 +405,11 @@ type conversionKey struct {
 }
 
 type conversionEntry struct {
-	key      conversionKey
 	src, out *unstructured.Unstructured
 }
 
 func newConversionCache(max int) *conversionCache {
-	return &conversionCache{max: max, ll: list.New(), items: map[conversionKey]*list.Element{}}
+	return &conversionCache{c: lru.New(max)}
 }
 
 func cacheKey(u *unstructured.Unstructured, apiVersion string) (conversionKey, bool) {
@@ -429,18 +423,12 @@ func (c *conversionCache) get(u *unstructured.Unstructured, apiVersion string) *
 	if !ok {
 		return nil
 	}
-	c.mu.Lock()
-	el, ok := c.items[k]
-	var e *conversionEntry
-	if ok {
-		c.ll.MoveToFront(el)
-		e = el.Value.(*conversionEntry)
-	}
-	c.mu.Unlock()
+	v, ok := c.c.Get(k)
 	if !ok {
 		return nil
 	}
-	// Entries are never changed once made: compare outside the lock.
+	// Entries are never changed once made.
+	e := v.(*conversionEntry)
 	if !reflect.DeepEqual(e.src.Object, u.Object) {
 		return nil
 	}
@@ -453,20 +441,7 @@ func (c *conversionCache) put(src *unstructured.Unstructured, apiVersion string,
 	if !ok {
 		return
 	}
-	e := &conversionEntry{key: k, src: src.DeepCopy(), out: out.DeepCopy()}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.items[k]; ok {
-		el.Value = e
-		c.ll.MoveToFront(el)
-		return
-	}
-	c.items[k] = c.ll.PushFront(e)
-	for c.ll.Len() > c.max {
-		last := c.ll.Back()
-		c.ll.Remove(last)
-		delete(c.items, last.Value.(*conversionEntry).key)
-	}
+	c.c.Add(k, &conversionEntry{src: src.DeepCopy(), out: out.DeepCopy()})
 }
 
 // acceptedReviewVersions are the ConversionReview versions the server

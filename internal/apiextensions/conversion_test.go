@@ -289,7 +289,7 @@ func TestWebhookConvertCache(t *testing.T) {
 	for _, rv := range []string{"1", "2", "3"} {
 		small.put(storedWidget(rv), "example.com/v2", storedWidget(rv))
 	}
-	if small.get(storedWidget("1"), "example.com/v2") != nil || small.get(storedWidget("3"), "example.com/v2") == nil || small.ll.Len() != 2 {
+	if small.get(storedWidget("1"), "example.com/v2") != nil || small.get(storedWidget("3"), "example.com/v2") == nil || small.c.Len() != 2 {
 		t.Fatal("cache not bounded to its size with the least recent entry dropped")
 	}
 }
