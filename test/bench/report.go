@@ -212,7 +212,7 @@ func (r *report) markdown() string {
 	p("- **list**: `List` with `resourceVersion=\"\"` (consistent, no limit), one at a time; **etcd range**: linearizable prefix `Get` of the raw keys, one at a time.\n")
 	p("- **watch**: a client-go `Watch` from the current resource version is open while %d workers update %d distinct ConfigMaps; per event, latency is from the update call returning to the event arriving at the client; throughput is events over the time from the first update starting to the last event. **etcd watch**: a raw prefix watch (with previous values, as the API server asks) during %d puts.\n", o.workers, o.updates, o.updates)
 	if pf := r.pods; pf != nil {
-		p("- **pod list**: %d Pods (one container with requests, a port, an env var, three labels; `schedulerName` of a scheduler that does not run, so Pending and left alone) created through the API by %d workers; then, one at a time, %d each of: a linearizable etcd range of `/registry/pods/%s/` with the raw etcd client decoding nothing (the floor: the range itself); the same range plus decoding every value into a `v1.Pod` with apimachinery's deserializer (the stored %s); client-go `List` (protobuf) with `resourceVersion=\"\"` (consistent: the cache waits until it has caught up with etcd's current revision) and with `resourceVersion=\"0\"` (any: served from the cache as is). Each call's result is checked to hold every pod. The API figures include the server's encoding and client-go's decoding of the whole list; the range figure includes neither. The *undecoded* list is the consistent list fetched with client-go's REST client and only read (no decoding), to separate the server's share from client-go's decoding.\n", o.pods, o.workers, o.lists, namespace, pf.storedFormat)
+		p("- **pod list**: %d Pods (one container with requests, a port, an env var, three labels; `schedulerName` of a scheduler that does not run, so Pending and left alone) created through the API by %d workers; then, one at a time, %d each of: a linearizable etcd range of `/registry/pods/%s/` with the raw etcd client decoding nothing (the floor: the range itself); the same range plus decoding every value into a `v1.Pod` with apimachinery's deserializer (the stored %s); client-go `List` (protobuf) with `resourceVersion=\"\"` (consistent: the cache waits until it has caught up with etcd's current revision) and with `resourceVersion=\"0\"` (any: served from the cache as is). Each call's result is checked to hold every pod. The API figures include the server's encoding and client-go's decoding of the whole list; the range figure includes neither. The *undecoded* list is the consistent list fetched with client-go's REST client and only read (no decoding), to separate the server's share from client-go's decoding. The *static server* rows fetch the bytes of that same list (plain, and gzip as the API server sent them) with the same REST client from a stdlib HTTPS server (HTTP/2, TLS) that holds them in memory and does nothing else: the floor any API server meets over HTTP on this machine.\n", o.pods, o.workers, o.lists, namespace, pf.storedFormat)
 	}
 	if f := r.fanout; f != nil {
 		p("- **watch fan-out**: %d ConfigMaps in namespace `%s-watch`; %d client-go `Watch`es on that namespace's ConfigMaps, all from the same resource version, over %d clientsets (each with its own dialer, hence its own HTTP/2 connection, %d watches per connection); then %d workers update each ConfigMap once. A delivery is one watcher receiving one update's event; its latency is from that update call returning (0 if it arrived earlier). Events/s is deliveries over the time from the first update starting to the last delivery. Each watcher records only an arrival timestamp per event.\n", f.events, namespace, f.watchers, f.conns, f.perConn, o.workers)
@@ -241,6 +241,10 @@ func (r *report) podsMarkdown(p func(string, ...any)) {
 	row(fmt.Sprintf("skiff list of %d pods, consistent, client without gzip, not decoded", n), pf.listRawPlain)
 	row(fmt.Sprintf("etcd linearizable range of the %d pod keys (floor)", n), pf.rangeRaw)
 	row("etcd range + protobuf decode of every value (reference)", pf.rangeDecode)
+	if pf.staticGzip != nil {
+		row("the same list's bytes from a static in-memory HTTPS server, not decoded (floor of any HTTP server)", pf.staticGzip)
+		row("the same, client without gzip", pf.staticPlain)
+	}
 	p("\nSpeed-up of the cached list over the range (range latency ÷ list latency; above 1 the list is faster; goal ≥ 5 against the plain range):\n\n")
 	p("| | p50 | p99 | goal ≥ 5 met (p50) |\n|---|---:|---:|:---:|\n")
 	srow := func(label string, ref, api *result) {
@@ -251,6 +255,10 @@ func (r *report) podsMarkdown(p func(string, ...any)) {
 	srow("range ÷ consistent list, undecoded", pf.rangeRaw, pf.listRaw)
 	srow("range ÷ consistent list, no gzip", pf.rangeRaw, pf.listPlain)
 	srow("range ÷ consistent list, no gzip, undecoded", pf.rangeRaw, pf.listRawPlain)
+	if pf.staticGzip != nil {
+		srow("range ÷ static server's bytes (best any HTTP server can do)", pf.rangeRaw, pf.staticGzip)
+		srow("range ÷ static server's bytes, no gzip", pf.rangeRaw, pf.staticPlain)
+	}
 	p("| range+decode ÷ consistent list | %s | %s | |\n", speedup(pf.rangeDecode, pf.listConsistent, 50), speedup(pf.rangeDecode, pf.listConsistent, 99))
 	p("| range+decode ÷ any-version list | %s | %s | |\n\n", speedup(pf.rangeDecode, pf.listAny, 50), speedup(pf.rangeDecode, pf.listAny, 99))
 	if pf.serverConsistent < 0 && pf.serverAny < 0 && pf.serverRaw < 0 {
