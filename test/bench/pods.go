@@ -29,11 +29,11 @@ type podFigures struct {
 	listRaw                 *result // consistent, body read but not decoded
 	// The same two lists by a client that does not accept gzip
 	// (client-go's DisableCompression, kubectl --disable-compression).
-	listPlain, listRawPlain     *result
-	rangeRaw, rangeDecode       *result
+	listPlain, listRawPlain *result
+	rangeRaw, rangeDecode   *result
 	// The same list's bytes from a static in-memory HTTPS server: the
 	// floor of any LIST over HTTP on this machine (see staticFloor).
-	staticGzip, staticPlain *result
+	staticGzip, staticPlain     *result
 	valueSize, respBytes        int
 	wireBytes                   int // one list as it crosses the wire (gzip, as client-go asks)
 	storedFormat                string
