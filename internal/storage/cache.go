@@ -246,7 +246,7 @@ type watchCache struct {
 	err      error
 	items    *btree.BTreeG[*entry]
 	rev      int64 // the etcd revision the cache reflects
-	window   []Event
+	window   eventRing
 	oldest   int64 // events after this revision are all in window
 	watchers map[*cacheWatcher]bool
 }
@@ -305,7 +305,8 @@ func (wc *watchCache) sync(first bool) error {
 	}
 	wc.reset(nil)
 	wc.mu.Lock()
-	wc.items, wc.rev, wc.oldest, wc.window = items, res.rev, res.rev, nil
+	wc.items, wc.rev, wc.oldest = items, res.rev, res.rev
+	wc.window.reset(wc.c.EventWindow)
 	wc.cond.Broadcast()
 	wc.mu.Unlock()
 	if first {
@@ -376,11 +377,8 @@ func (wc *watchCache) apply(ev Event) {
 	}
 	ev.value = nil
 	ev.Shared = &Shared{}
-	wc.window = append(wc.window, ev)
-	if len(wc.window) > wc.c.EventWindow {
-		drop := len(wc.window) - wc.c.EventWindow
-		wc.oldest = wc.window[drop-1].Revision
-		wc.window = append([]Event(nil), wc.window[drop:]...)
+	if dropped, full := wc.window.push(ev); full {
+		wc.oldest = dropped
 	}
 	if ev.Revision > wc.rev {
 		wc.rev = ev.Revision
@@ -518,11 +516,10 @@ func (wc *watchCache) watch(ctx context.Context, prefix string, revision int64) 
 	}
 	w := &cacheWatcher{prefix: prefix, after: revision, ch: make(chan Event, wc.c.WatcherBuffer)}
 	if revision > 0 {
-		i := sort.Search(len(wc.window), func(i int) bool { return wc.window[i].Revision > revision })
-		for _, ev := range wc.window[i:] {
-			if strings.HasPrefix(ev.Key, prefix) {
+		for i := wc.window.after(revision); i < wc.window.n; i++ {
+			if ev := wc.window.at(i); strings.HasPrefix(ev.Key, prefix) {
 				select {
-				case w.ch <- ev:
+				case w.ch <- *ev:
 				default:
 					// More history than a watcher may buffer: etcd serves it.
 					return nil, false
