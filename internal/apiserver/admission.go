@@ -118,7 +118,14 @@ func (s *Server) admitSubresourceCreate(ctx context.Context, q *request, obj run
 // admitConnect runs admission for a connect request (exec, attach,
 // port-forward, proxy) before it is made: operation CONNECT, with the
 // request's options as the object, as upstream's connect handler.
+//
+// A connect cannot be a dry run: any dryRun parameter is refused first, as
+// upstream's connect handler does. Mutating admission may change opts in
+// place; the caller makes the request from them afterwards.
 func (s *Server) admitConnect(ctx context.Context, q *request, opts runtime.Object) error {
+	if _, ok := q.r.URL.Query()["dryRun"]; ok {
+		return badRequest("dryRun is not supported")
+	}
 	if s.hooks.Admission == nil {
 		return nil
 	}

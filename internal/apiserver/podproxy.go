@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/conversion/queryparams"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/httpstream"
@@ -119,7 +120,7 @@ func (s *Server) servePodProxy(q *request) bool {
 		}
 		return true
 	case gr == schema.GroupResource{Resource: "nodes"} && q.subresource == "proxy":
-		s.serveNodeProxy(q, nil, "/")
+		s.serveNodeProxy(q, nil)
 		return true
 	}
 	return false
@@ -141,18 +142,22 @@ func (s *Server) serveNodeProxyPath(w http.ResponseWriter, r *http.Request, gv s
 		s.writeError(w, r, err)
 		return true
 	}
-	s.serveNodeProxy(q, rest[3:], "/"+strings.Join(rest[3:], "/"))
+	s.serveNodeProxy(q, rest[3:])
 	return true
 }
 
 // serveNodeProxy proxies a request (nodes/proxy, subpath the segments after
 // "proxy") to path on a node's kubelet, once admitted as a CONNECT.
-func (s *Server) serveNodeProxy(q *request, subpath []string, path string) {
+func (s *Server) serveNodeProxy(q *request, subpath []string) {
 	opts := &corev1.NodeProxyOptions{Path: proxySubpath(subpath, q.r.URL.Path)}
 	opts.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeProxyOptions"))
 	if err := s.admitConnect(q.r.Context(), q, opts); err != nil {
 		s.writeError(q.w, q.r, err)
 		return
+	}
+	path := opts.Path
+	if path == "" {
+		path = "/"
 	}
 	u, err := s.kubeletURL(q.r.Context(), q.name, path, q.r.URL.Query())
 	if err != nil {
@@ -209,6 +214,14 @@ func streamOptions(q *request) (runtime.Object, error) {
 	kind := proxyKind(schema.GroupResource{Resource: "pods"}, q.subresource)
 	obj.GetObjectKind().SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
 	return obj, nil
+}
+
+// connectQuery is the query that asks for opts (PodExecOptions,
+// PodAttachOptions, PodPortForwardOptions), as client-go encodes them.
+func connectQuery(opts runtime.Object) (url.Values, error) {
+	o := opts.DeepCopyObject()
+	o.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
+	return queryparams.Convert(o)
 }
 
 // proxyKind is the kind of a connect subresource's options, as listed in
@@ -429,7 +442,13 @@ func (s *Server) servePodStream(q *request) {
 		s.writeError(q.w, q.r, err)
 		return
 	}
-	query := q.r.URL.Query()
+	// The kubelet is asked what the options say once admitted: a mutating
+	// webhook may have changed them.
+	query, err := connectQuery(opts)
+	if err != nil {
+		s.writeError(q.w, q.r, err)
+		return
+	}
 	var path string
 	switch q.subresource {
 	case "portforward":

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"net"
@@ -13,9 +14,46 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
+	"skiff/internal/apiserver/admission"
 	"skiff/internal/pki"
 )
+
+// proxyRewriter is a mutating admission plugin that changes a node proxy
+// path /rewrite-me into /healthz.
+type proxyRewriter struct{}
+
+func (proxyRewriter) Name() string { return "ProxyRewriter" }
+
+func (proxyRewriter) Admit(_ context.Context, a *admission.Attributes) error {
+	if o, ok := a.Object.(*corev1.NodeProxyOptions); ok && o.Path == "/rewrite-me" {
+		o.Path = "/healthz"
+	}
+	return nil
+}
+
+// The kubelet is asked what the admitted options say, as client-go
+// encodes them.
+func TestConnectQuery(t *testing.T) {
+	for _, tc := range []struct {
+		opts runtime.Object
+		want string
+	}{
+		{&corev1.PodExecOptions{TypeMeta: metav1.TypeMeta{Kind: "PodExecOptions", APIVersion: "v1"}, Stdin: true, Stdout: true, TTY: true, Container: "c", Command: []string{"sh", "-c", "id"}},
+			"command=sh&command=-c&command=id&container=c&stdin=true&stdout=true&tty=true"},
+		{&corev1.PodAttachOptions{Stderr: true}, "stderr=true"},
+		{&corev1.PodPortForwardOptions{Ports: []int32{80, 8080}}, "ports=80&ports=8080"},
+	} {
+		q, err := connectQuery(tc.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := q.Encode(); got != tc.want {
+			t.Errorf("%T: %s, want %s", tc.opts, got, tc.want)
+		}
+	}
+}
 
 // fakeKubelet is a TLS server that records what the API server asks.
 type fakeKubelet struct {
@@ -82,6 +120,7 @@ func TestPodProxy(t *testing.T) {
 	port, _ := strconv.Atoi(kts.URL[strings.LastIndex(kts.URL, ":")+1:])
 
 	ts, _, _ := newTestServerWith(t, func(c *Config) {
+		c.Hooks.Admission = admission.NewChain(proxyRewriter{})
 		c.KubeletClientCert, c.KubeletCA = &clientTLS, ca.CertPool()
 		c.Tokens["node-token"] = User{Name: "system:node:n2", Groups: []string{NodesGroup}}
 	})
@@ -146,6 +185,10 @@ func TestPodProxy(t *testing.T) {
 		{"exec of an unknown container", "/api/v1/namespaces/default/pods/two/exec?container=x&command=ls", 400, "container x is not valid for pod two", ""},
 		{"node proxy", "/api/v1/nodes/n1/proxy/healthz", 200, "ok", "/healthz"},
 		{"node proxy of an unknown node", "/api/v1/nodes/n2/proxy/healthz", 404, `nodes \"n2\" not found`, ""},
+		{"node proxy as admission changed it", "/api/v1/nodes/n1/proxy/rewrite-me", 200, "ok", "/healthz"},
+		{"exec dry run", "/api/v1/namespaces/default/pods/two/exec?container=a&command=ls&dryRun=All", 400, "dryRun is not supported", ""},
+		{"node proxy dry run", "/api/v1/nodes/n1/proxy/healthz?dryRun=All", 400, "dryRun is not supported", ""},
+		{"pod proxy dry run", "/api/v1/namespaces/default/pods/two/proxy/?dryRun=", 400, "dryRun is not supported", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before, _ := kubelet.last()

@@ -95,10 +95,13 @@ func (s *Server) serveProxySubresource(w http.ResponseWriter, r *http.Request, g
 	// Admission sees a CONNECT with the proxy options before the target is
 	// looked up, as upstream's connect handler.
 	var opts runtime.Object
+	var path *string // the options' path, once admitted
 	if rest[2] == "pods" {
-		opts = &corev1.PodProxyOptions{Path: proxySubpath(rest[5:], r.URL.Path)}
+		o := &corev1.PodProxyOptions{Path: proxySubpath(rest[5:], r.URL.Path)}
+		opts, path = o, &o.Path
 	} else {
-		opts = &corev1.ServiceProxyOptions{Path: proxySubpath(rest[5:], r.URL.Path)}
+		o := &corev1.ServiceProxyOptions{Path: proxySubpath(rest[5:], r.URL.Path)}
+		opts, path = o, &o.Path
 	}
 	opts.GetObjectKind().SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(proxyKind(res.GroupResource(), "proxy")))
 	if err := s.admitConnect(r.Context(), q, opts); err != nil {
@@ -121,8 +124,8 @@ func (s *Server) serveProxySubresource(w http.ResponseWriter, r *http.Request, g
 		return true
 	}
 	// Without a path, the handler redirects to ".../proxy/" as upstream.
-	if len(rest) > 5 {
-		loc.Path = "/" + strings.Join(rest[5:], "/")
+	if *path != "" {
+		loc.Path = *path
 	}
 	s.proxyToPod(w, r, loc)
 	return true
