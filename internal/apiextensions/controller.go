@@ -40,6 +40,7 @@ type Controller struct {
 	kick chan struct{}
 	// serviceAddress reaches conversion webhooks given as a Service.
 	serviceAddress ServiceAddressFunc
+	metrics        *conversionMetrics
 }
 
 var crdPrefix = "/registry/" + registry.CRDResource.StoragePrefix + "/"
@@ -49,7 +50,8 @@ func NewController(store storage.Store, log *slog.Logger) *Controller {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Controller{store: store, log: log, served: map[string][]*Served{}, gone: map[string]chan struct{}{}, kick: make(chan struct{}, 1)}
+	return &Controller{store: store, log: log, served: map[string][]*Served{}, gone: map[string]chan struct{}{}, kick: make(chan struct{}, 1),
+		metrics: newConversionMetrics()}
 }
 
 // Gone returns a channel closed once the resources of the named CRD are no

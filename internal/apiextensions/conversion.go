@@ -50,7 +50,7 @@ const conversionCacheSize = 2048
 // its conversion strategy is Webhook. All versions share one converter
 // (and so one cache).
 func (c *Controller) setConverter(crd *apiextensionsv1.CustomResourceDefinition, served []*Served) {
-	conv := newWebhookConverter(crd, c.serviceAddress)
+	conv := newWebhookConverter(crd, c.serviceAddress, c.metrics)
 	if conv == nil {
 		return
 	}
@@ -66,6 +66,8 @@ type webhookConverter struct {
 	reviewVersion  string // v1 or v1beta1, the first of the CRD's list we speak
 	serviceAddress ServiceAddressFunc
 	timeout        time.Duration
+	crdName        string
+	metrics        *conversionMetrics
 
 	mu       sync.Mutex
 	client   *http.Client
@@ -75,7 +77,7 @@ type webhookConverter struct {
 
 // newWebhookConverter returns the converter of crd, nil unless its
 // conversion strategy is Webhook with a client config.
-func newWebhookConverter(crd *apiextensionsv1.CustomResourceDefinition, serviceAddress ServiceAddressFunc) *webhookConverter {
+func newWebhookConverter(crd *apiextensionsv1.CustomResourceDefinition, serviceAddress ServiceAddressFunc, metrics *conversionMetrics) *webhookConverter {
 	conv := crd.Spec.Conversion
 	if conv == nil || conv.Strategy != apiextensionsv1.WebhookConverter || conv.Webhook == nil || conv.Webhook.ClientConfig == nil {
 		return nil
@@ -85,6 +87,8 @@ func newWebhookConverter(crd *apiextensionsv1.CustomResourceDefinition, serviceA
 		clientConfig:   admissionregistrationv1.WebhookClientConfig{URL: cc.URL, CABundle: cc.CABundle},
 		serviceAddress: serviceAddress,
 		timeout:        conversionTimeout,
+		crdName:        crd.Name,
+		metrics:        metrics,
 		cache:          newConversionCache(conversionCacheSize),
 	}
 	if s := cc.Service; s != nil {
@@ -182,22 +186,34 @@ func (w *webhookConverter) leave(k conversionKey, ch chan struct{}) {
 	close(ch)
 }
 
-// call sends one ConversionReview and checks the answer as upstream does.
+// call sends one ConversionReview and checks the answer as upstream does,
+// recording the call in the metrics.
 func (w *webhookConverter) call(objs []*unstructured.Unstructured, apiVersion string) ([]*unstructured.Unstructured, error) {
 	gvk := objs[0].GroupVersionKind()
 	if w.reviewVersion == "" {
 		return nil, fmt.Errorf("conversion webhook for %v failed: no supported conversion review versions", gvk)
 	}
-	resp, err := w.send(objs, apiVersion)
+	began := time.Now()
+	to, _ := schema.ParseGroupVersion(apiVersion)
+	out, failure, err := w.checked(objs, apiVersion)
+	w.metrics.observe(w.crdName, gvk.Version, to.Version, began, failure)
+	return out, err
+}
+
+// checked is call without the metrics; failure is the metrics' failure
+// type of an error.
+func (w *webhookConverter) checked(objs []*unstructured.Unstructured, apiVersion string) (_ []*unstructured.Unstructured, failure string, _ error) {
+	gvk := objs[0].GroupVersionKind()
+	resp, failure, err := w.send(objs, apiVersion)
 	if err != nil {
-		return nil, fmt.Errorf("conversion webhook for %v failed: %v", gvk, err)
+		return nil, failure, fmt.Errorf("conversion webhook for %v failed: %v", gvk, err)
 	}
 	if len(resp) != len(objs) {
-		return nil, fmt.Errorf("conversion webhook for %v returned %d objects, expected %d", gvk, len(resp), len(objs))
+		return nil, webhookPartialResponseFailure, fmt.Errorf("conversion webhook for %v returned %d objects, expected %d", gvk, len(resp), len(objs))
 	}
 	want, err := schema.ParseGroupVersion(apiVersion)
 	if err != nil {
-		return nil, err
+		return nil, webhookCallFailure, err
 	}
 	out := make([]*unstructured.Unstructured, len(objs))
 	for i, raw := range resp {
@@ -210,36 +226,36 @@ func (w *webhookConverter) call(objs []*unstructured.Unstructured, apiVersion st
 		}
 		u := &unstructured.Unstructured{}
 		if err := u.UnmarshalJSON(raw.Raw); err != nil {
-			return nil, fmt.Errorf("conversion webhook for %v returned %s: %v", gvk, what, err)
+			return nil, webhookInvalidObjectFailure, fmt.Errorf("conversion webhook for %v returned %s: %v", gvk, what, err)
 		}
 		if got := u.GroupVersionKind().GroupVersion(); got != want {
-			return nil, fmt.Errorf("conversion webhook for %v returned %s: invalid groupVersion (expected %v, received %v)", gvk, what, want, got)
+			return nil, webhookInvalidObjectFailure, fmt.Errorf("conversion webhook for %v returned %s: invalid groupVersion (expected %v, received %v)", gvk, what, want, got)
 		}
 		if e, a := in.GetKind(), u.GetKind(); e != a {
-			return nil, fmt.Errorf("conversion webhook for %v returned %s: invalid kind (expected %v, received %v)", gvk, what, e, a)
+			return nil, webhookInvalidObjectFailure, fmt.Errorf("conversion webhook for %v returned %s: invalid kind (expected %v, received %v)", gvk, what, e, a)
 		}
 		if err := sameIdentity(in, u); err != nil {
 			if len(objs) == 1 {
 				what = "invalid object"
 			}
-			return nil, fmt.Errorf("conversion webhook for %v returned %s: %v", gvk, what, err)
+			return nil, webhookInvalidObjectFailure, fmt.Errorf("conversion webhook for %v returned %s: %v", gvk, what, err)
 		}
 		if err := restoreMetadata(in, u); err != nil {
-			return nil, fmt.Errorf("conversion webhook for %v returned %s: %v", gvk, metaWhat, err)
+			return nil, webhookInvalidObjectFailure, fmt.Errorf("conversion webhook for %v returned %s: %v", gvk, metaWhat, err)
 		}
 		out[i] = u
 	}
-	return out, nil
+	return out, "", nil
 }
 
 // send posts the review and returns the converted objects of a successful
-// answer.
-func (w *webhookConverter) send(objs []*unstructured.Unstructured, apiVersion string) ([]runtime.RawExtension, error) {
+// answer, or the metrics' failure type and the error.
+func (w *webhookConverter) send(objs []*unstructured.Unstructured, apiVersion string) ([]runtime.RawExtension, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
 	defer cancel()
 	target, serverName, err := webhook.Target(ctx, w.clientConfig, w.serviceAddress)
 	if err != nil {
-		return nil, err
+		return nil, webhookCallFailure, err
 	}
 	uid := uuid.NewUUID()
 	review := &conversionReview{
@@ -249,55 +265,55 @@ func (w *webhookConverter) send(objs []*unstructured.Unstructured, apiVersion st
 	for _, u := range objs {
 		b, err := u.MarshalJSON()
 		if err != nil {
-			return nil, err
+			return nil, webhookCallFailure, err
 		}
 		review.Request.Objects = append(review.Request.Objects, runtime.RawExtension{Raw: b})
 	}
 	body, err := json.Marshal(review)
 	if err != nil {
-		return nil, err
+		return nil, webhookCallFailure, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, webhookCallFailure, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	res, err := w.httpClient(serverName).Do(req)
 	if err != nil {
-		return nil, err
+		return nil, webhookCallFailure, err
 	}
 	defer res.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
 	if err != nil {
-		return nil, err
+		return nil, webhookCallFailure, err
 	}
 	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("the server responded with HTTP %d: %s", res.StatusCode, bytes.TrimSpace(truncate(data, 512)))
+		return nil, webhookCallFailure, fmt.Errorf("the server responded with HTTP %d: %s", res.StatusCode, bytes.TrimSpace(truncate(data, 512)))
 	}
 	var out conversionReview
 	if err := json.Unmarshal(data, &out); err != nil {
-		return nil, fmt.Errorf("decoding the ConversionReview: %v", err)
+		return nil, webhookCallFailure, fmt.Errorf("decoding the ConversionReview: %v", err)
 	}
 	if w.reviewVersion == "v1" {
 		// v1beta1 answers were never checked for kind or uid upstream.
 		if got, want := out.GroupVersionKind(), apiextensionsv1.SchemeGroupVersion.WithKind("ConversionReview"); got != want {
-			return nil, fmt.Errorf("expected webhook response of %v, got %v", want, got)
+			return nil, webhookMalformedResponseFailure, fmt.Errorf("expected webhook response of %v, got %v", want, got)
 		}
 	}
 	if out.Response == nil {
-		return nil, fmt.Errorf("no response provided")
+		return nil, webhookMalformedResponseFailure, fmt.Errorf("no response provided")
 	}
 	if w.reviewVersion == "v1" && out.Response.UID != uid {
-		return nil, fmt.Errorf("expected response.uid=%q, got %q", uid, out.Response.UID)
+		return nil, webhookMalformedResponseFailure, fmt.Errorf("expected response.uid=%q, got %q", uid, out.Response.UID)
 	}
 	if out.Response.Result.Status != metav1.StatusSuccess {
 		if out.Response.Result.Message != "" {
-			return nil, fmt.Errorf("%s", out.Response.Result.Message)
+			return nil, webhookMalformedResponseFailure, fmt.Errorf("%s", out.Response.Result.Message)
 		}
-		return nil, fmt.Errorf("response.result.status was '%s', not 'Success'", out.Response.Result.Status)
+		return nil, webhookMalformedResponseFailure, fmt.Errorf("response.result.status was '%s', not 'Success'", out.Response.Result.Status)
 	}
-	return out.Response.ConvertedObjects, nil
+	return out.Response.ConvertedObjects, "", nil
 }
 
 func truncate(b []byte, n int) []byte {

@@ -11,6 +11,9 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -132,7 +135,7 @@ func storedWidget(rv string) *unstructured.Unstructured {
 
 func testConverter(t *testing.T, cw *convWebhook) *webhookConverter {
 	t.Helper()
-	w := newWebhookConverter(webhookCRD(t, cw), nil)
+	w := newWebhookConverter(webhookCRD(t, cw), nil, newConversionMetrics())
 	if w == nil {
 		t.Fatal("no converter for a Webhook CRD")
 	}
@@ -199,9 +202,24 @@ func TestWebhookConvertChecksResponse(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cw := newConvWebhook(t)
 			cw.tamper = tc.tamper
-			_, err := testConverter(t, cw).Convert([]*unstructured.Unstructured{storedWidget("5")}, "example.com/v2")
+			w := testConverter(t, cw)
+			_, err := w.Convert([]*unstructured.Unstructured{storedWidget("5")}, "example.com/v2")
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error = %v, want %q", err, tc.want)
+			}
+			// The failure is counted with upstream's failure type.
+			failure := webhookMalformedResponseFailure
+			switch {
+			case tc.name == "count":
+				failure = webhookPartialResponseFailure
+			case tc.name == "apiVersion" || tc.name == "kind" || tc.name == "name" || tc.name == "bad label":
+				failure = webhookInvalidObjectFailure
+			}
+			if n := testutil.ToFloat64(w.metrics.requests.WithLabelValues("failure", failure)); n != 1 {
+				t.Errorf("failures of type %s counted: %v, want 1", failure, n)
+			}
+			if n := testutil.ToFloat64(w.metrics.requests.WithLabelValues("success", "")); n != 0 {
+				t.Errorf("successes counted: %v, want 0", n)
 			}
 		})
 	}
@@ -230,6 +248,32 @@ func TestWebhookConvertRestoresMetadata(t *testing.T) {
 	}
 	if u.GetLabels()["converted"] != "yes" || u.GetLabels()["a"] != "" || u.GetAnnotations()["note"] != "added" {
 		t.Errorf("labels/annotations from the webhook not kept: %v %v", u.GetLabels(), u.GetAnnotations())
+	}
+}
+
+func TestWebhookConvertMetrics(t *testing.T) {
+	cw := newConvWebhook(t)
+	w := testConverter(t, cw)
+	if _, err := w.Convert([]*unstructured.Unstructured{storedWidget("5")}, "example.com/v2"); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.ToFloat64(w.metrics.requests.WithLabelValues("success", "")); n != 1 {
+		t.Errorf("successful calls counted: %v, want 1", n)
+	}
+	// One series, labelled as upstream's: the CRD, both versions, success.
+	if n := testutil.CollectAndCount(w.metrics.crdDuration); n != 1 {
+		t.Fatalf("%d CRD conversion duration series, want 1", n)
+	}
+	h, err := w.metrics.crdDuration.GetMetricWithLabelValues("widgets.example.com", "v1", "v2", "true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &dto.Metric{}
+	if err := h.(prometheus.Histogram).Write(m); err != nil {
+		t.Fatal(err)
+	}
+	if c := m.GetHistogram().GetSampleCount(); c != 1 {
+		t.Errorf("CRD conversion v1 -> v2 observed %d times, want 1", c)
 	}
 }
 
@@ -348,7 +392,7 @@ func TestWebhookConvertService(t *testing.T) {
 		}
 		gotPort = port
 		return cw.Listener.Addr().String(), nil
-	})
+	}, nil)
 	out, err := w.Convert([]*unstructured.Unstructured{storedWidget("5")}, "example.com/v2")
 	if err != nil {
 		t.Fatal(err)

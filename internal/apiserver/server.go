@@ -167,6 +167,9 @@ func New(cfg Config) (*Server, error) {
 	s.crds.OnChange(func() { s.fieldManagers.Clear() })
 	s.crds.SetServiceAddress(cfg.Hooks.ServiceAddress)
 	s.metrics = newMetrics(cfg.Registerer)
+	if err := s.crds.RegisterMetrics(cfg.Registerer); err != nil {
+		return nil, err
+	}
 	hits, misses := s.metrics.listChunks.WithLabelValues("hit"), s.metrics.listChunks.WithLabelValues("miss")
 	s.listChunks = newChunkCache(hits.Inc, misses.Inc)
 	s.health = newHealthChecks(s, cfg.ExtraHealthChecks)

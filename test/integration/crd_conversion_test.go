@@ -304,4 +304,14 @@ func TestCRDConversionWebhook(t *testing.T) {
 	if !strings.Contains(out, msg) {
 		t.Fatalf("kubectl get with a failing webhook: %s", out)
 	}
+	// The calls are in upstream's conversion webhook metrics.
+	if n := metricSum(t, ts.Client, "apiserver_conversion_webhook_request_total", `result="success"`); n < 1 {
+		t.Errorf("successful conversion webhook calls counted: %v", n)
+	}
+	if n := metricSum(t, ts.Client, "apiserver_conversion_webhook_request_total", `result="failure"`, `failure_type="conversion_webhook_malformed_response_failure"`); n < 1 {
+		t.Errorf("failed conversion webhook calls counted: %v", n)
+	}
+	if n := metricSum(t, ts.Client, "apiserver_crd_conversion_webhook_duration_seconds_count", `crd_name="gizmos.conv.example.com"`, `from_version="v1"`, `to_version="v2"`, `succeeded="false"`); n < 1 {
+		t.Errorf("failed v1 -> v2 conversions observed: %v", n)
+	}
 }
