@@ -31,8 +31,10 @@ func validationRulesPath(spec *apiextensionsv1.CustomResourceDefinitionSpec, i i
 }
 
 // validateRules compiles a (structurally valid) schema's validation rules
-// and returns the errors of the rules that do not compile.
-func validateRules(props *apiextensionsv1.JSONSchemaProps, p *field.Path) field.ErrorList {
+// and returns the errors of the rules that do not compile or cost too much
+// (a schema unchanged by an update keeps expressions over the
+// per-expression limit, as upstream allows).
+func validateRules(props *apiextensionsv1.JSONSchemaProps, p *field.Path, unchanged bool) field.ErrorList {
 	internal, err := internalProps(props)
 	if err != nil {
 		return nil // reported by validateSchema
@@ -41,7 +43,11 @@ func validateRules(props *apiextensionsv1.JSONSchemaProps, p *field.Path) field.
 	if err != nil {
 		return nil
 	}
-	_, errs := celrules.Compile(s, p)
+	limits := celrules.AllCostLimits
+	if unchanged {
+		limits = celrules.TotalCostLimit
+	}
+	_, errs := celrules.Compile(s, p, limits)
 	return errs
 }
 
@@ -49,7 +55,7 @@ func validateRules(props *apiextensionsv1.JSONSchemaProps, p *field.Path) field.
 // CRD stored before its rules were checked may still carry a broken rule,
 // reported on every write of its objects.
 func (s *Schema) compileRules() {
-	v, errs := celrules.Compile(s.structural, field.NewPath("openAPIV3Schema"))
+	v, errs := celrules.Compile(s.structural, field.NewPath("openAPIV3Schema"), celrules.NoCostLimits)
 	s.rules, s.rulesErr = v, errs
 }
 

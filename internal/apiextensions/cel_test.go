@@ -137,3 +137,26 @@ func TestServedResourceRunsRules(t *testing.T) {
 		`spec.mode: Unsupported value: "C": supported values: "A", "B"`,
 		`<nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation`)
 }
+
+// A rule over the per-expression cost limit is refused on create and when
+// its schema changes; an update that leaves the schema as it was keeps it,
+// as upstream allows.
+func TestValidateCRDRuleCost(t *testing.T) {
+	const digits = "[0,1,2,3,4,5,6,7,8,9]"
+	rule := digits + ".all(a, " + digits + ".all(b, " + digits + ".all(c, " + digits + ".all(d, " + digits + ".all(e, " + digits + ".all(f, a + b + c + d + e + f >= 0))))))"
+	crd := crdFrom(t, ruleCRD, setRule(rule))
+	const want = `spec.validation.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: Forbidden: estimated rule cost exceeds budget by factor of 1.`
+	if errs := ValidateCRD(crd, nil); len(errs) != 1 || !strings.Contains(errs[0].Error(), want) {
+		t.Fatalf("create: %v", errs)
+	}
+	relabelled := crd.DeepCopy()
+	relabelled.Labels = map[string]string{"team": "a"}
+	if errs := ValidateCRD(relabelled, crd); len(errs) != 0 {
+		t.Errorf("update with the schema unchanged: %v", errs)
+	}
+	changed := crd.DeepCopy()
+	changed.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["other"] = apiextensionsv1.JSONSchemaProps{Type: "string"}
+	if errs := ValidateCRD(changed, crd); len(errs) != 1 || !strings.Contains(errs[0].Error(), want) {
+		t.Errorf("update changing the schema: %v", errs)
+	}
+}

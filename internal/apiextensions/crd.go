@@ -7,6 +7,7 @@ package apiextensions
 
 import (
 	"fmt"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"sort"
 	"strings"
 	"time"
@@ -127,6 +128,20 @@ func storageVersion(crd *apiextensionsv1.CustomResourceDefinition) string {
 
 var printerColumnTypes = []string{"integer", "number", "string", "boolean", "date"}
 
+// sameSchema reports whether old (nil on create) has version v with the
+// same schema.
+func sameSchema(old *apiextensionsv1.CustomResourceDefinition, v apiextensionsv1.CustomResourceDefinitionVersion) bool {
+	if old == nil {
+		return false
+	}
+	for _, ov := range old.Spec.Versions {
+		if ov.Name == v.Name {
+			return apiequality.Semantic.DeepEqual(ov.Schema, v.Schema)
+		}
+	}
+	return false
+}
+
 // ValidateCRD checks a CustomResourceDefinition as upstream does for the
 // parts that matter here; old is nil on create.
 func ValidateCRD(crd, old *apiextensionsv1.CustomResourceDefinition) field.ErrorList {
@@ -180,7 +195,7 @@ func ValidateCRD(crd, old *apiextensionsv1.CustomResourceDefinition) field.Error
 			errs = append(errs, schemaErrs...)
 			// As upstream, rules are compiled only on a valid schema.
 			if rp, report := validationRulesPath(spec, i); report && len(schemaErrs) == 0 {
-				errs = append(errs, validateRules(v.Schema.OpenAPIV3Schema, rp)...)
+				errs = append(errs, validateRules(v.Schema.OpenAPIV3Schema, rp, sameSchema(old, v))...)
 			}
 		}
 		for j, c := range v.AdditionalPrinterColumns {

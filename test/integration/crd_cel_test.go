@@ -38,7 +38,7 @@ spec:
             - rule: "self.minReplicas <= self.replicas"
               message: "minReplicas must not exceed replicas"
             - rule: "self.replicas <= 10"
-              messageExpression: "'replicas is ' + string(self.replicas) + ', at most 10 allowed'"
+              messageExpression: "'replicas is %d, at most 10 allowed'.format([self.replicas])"
             properties:
               replicas: {type: integer}
               minReplicas: {type: integer}
@@ -74,6 +74,21 @@ func TestCRDValidationRules(t *testing.T) {
 		`spec.validation.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: Invalid value: `) ||
 		!strings.Contains(err.Error(), `compilation failed: ERROR: <input>:1:21: Syntax error`) {
 		t.Fatalf("CRD with a broken rule: %v", err)
+	}
+
+	// A message built by concatenating an unbounded string is refused for
+	// its estimated cost, as upstream refuses it.
+	costly := filepath.Join(dir, "costly.yaml")
+	writeFile(t, costly, strings.Replace(celCRD, `'replicas is %d, at most 10 allowed'.format([self.replicas])`, `'replicas is ' + string(self.replicas) + ', at most 10 allowed'`, 1))
+	out := kubectlRun(t, ts, false, "apply", "-f", costly)
+	for _, want := range []string{
+		`The CustomResourceDefinition "foos.cel.example.com" is invalid:`,
+		`spec.validation.openAPIV3Schema.properties[spec].x-kubernetes-validations[1].messageExpression: Forbidden: estimated messageExpression cost exceeds budget by factor of more than 100x (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)`,
+		`spec.validation.openAPIV3Schema: Forbidden: x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema exceeds budget by factor of more than 100x`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("kubectl apply of a CRD over the cost limit: %s\nwant %q", out, want)
+		}
 	}
 
 	crdFile := filepath.Join(dir, "crd.yaml")
@@ -148,7 +163,7 @@ kind: Foo
 metadata: {name: x, namespace: default}
 spec: {replicas: 1, minReplicas: 4}
 `)
-	out := kubectlRun(t, ts, false, "apply", "-f", objFile)
+	out = kubectlRun(t, ts, false, "apply", "-f", objFile)
 	if !strings.Contains(out, `The Foo "x" is invalid: spec: Invalid value: minReplicas must not exceed replicas`) {
 		t.Fatalf("kubectl apply output: %s", out)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
 	"github.com/google/cel-go/ext"
 )
 
@@ -52,6 +53,8 @@ func environment() (*cel.Env, error) {
 			ext.TwoVarComprehensions(),
 			ext.Math(),
 			ext.Network(),
+			// has() costs nothing in estimates, as upstream keeps it.
+			cel.CostEstimatorOptions(checker.PresenceTestHasCost(false)),
 		}
 		opts = append(opts, kubernetesLibrary()...)
 		baseEnv, baseErr = cel.NewEnv(opts...)

@@ -12,6 +12,7 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/interpreter"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -55,12 +56,28 @@ type pathElem struct {
 	isKey bool
 }
 
+// CostLimits says which static cost limits Compile holds the rules to.
+type CostLimits int
+
+const (
+	// AllCostLimits applies both the per-expression and the whole-schema
+	// limit: a CRD being created, or a changed schema.
+	AllCostLimits CostLimits = iota
+	// TotalCostLimit applies only the whole-schema limit: upstream lets an
+	// unchanged schema keep expressions over the per-expression limit.
+	TotalCostLimit
+	// NoCostLimits estimates nothing: a stored CRD being served.
+	NoCostLimits
+)
+
 // Compile compiles every rule of the schema. The errors name the rule by
 // its place in the CRD under schemaPath (e.g.
 // spec.validation.openAPIV3Schema), as upstream's:
 // `...x-kubernetes-validations[0].rule: Invalid value: {...}: compilation failed: ...`.
-// The Validator is nil when the schema has no rules.
-func Compile(s *structuralschema.Structural, schemaPath *field.Path) (*Validator, field.ErrorList) {
+// The static cost of the rules is estimated from the schema's bounds and
+// held to limits as upstream does. The Validator is nil when the schema
+// has no rules.
+func Compile(s *structuralschema.Structural, schemaPath *field.Path, limits CostLimits) (*Validator, field.ErrorList) {
 	env, err := environment()
 	if err != nil {
 		return nil, field.ErrorList{field.InternalError(schemaPath, fmt.Errorf("CEL environment: %w", err))}
@@ -70,8 +87,12 @@ func Compile(s *structuralschema.Structural, schemaPath *field.Path) (*Validator
 	if err != nil {
 		return nil, field.ErrorList{field.InternalError(schemaPath, fmt.Errorf("CEL environment: %w", err))}
 	}
-	c := &compiler{env: env, types: st}
-	root := c.compile(s, schemaPath, "object", true, nil)
+	c := &compiler{env: env, types: st, limits: limits}
+	one := uint64(1)
+	root := c.compile(s, schemaPath, "object", true, nil, &one)
+	if limits != NoCostLimits {
+		c.errs = append(c.errs, c.cost.errors(schemaPath)...)
+	}
 	if len(c.errs) > 0 || root == nil {
 		return nil, c.errs
 	}
@@ -81,20 +102,25 @@ func Compile(s *structuralschema.Structural, schemaPath *field.Path) (*Validator
 type compiler struct {
 	env   *cel.Env
 	types *schemaTypes
-	errs  field.ErrorList
+	errs   field.ErrorList
+	cost   costTotal
+	limits CostLimits
 }
 
 // compile walks the schema; typeName names the node's CEL object type,
-// embedded is true at the root, and uncorrelatable is the schema path of
-// the highest atomic list items above, where oldSelf cannot be used.
-func (c *compiler) compile(s *structuralschema.Structural, p *field.Path, typeName string, embedded bool, uncorrelatable *field.Path) *node {
+// embedded is true at the root, uncorrelatable is the schema path of the
+// highest atomic list items above, where oldSelf cannot be used, and card
+// is how many values of the node one object may hold (nil: unbounded).
+func (c *compiler) compile(s *structuralschema.Structural, p *field.Path, typeName string, embedded bool, uncorrelatable *field.Path, card *uint64) *node {
 	if s == nil {
 		return nil
 	}
 	n := &node{schema: s}
 	keep := false
+	childCard := timesCardinality(card, cardinalityFactor(s))
 	for i := range s.XValidations {
-		if r := c.compileRule(s, c.types.typeOf(s, typeName, embedded), s.XValidations[i], p.Child("x-kubernetes-validations").Index(i), uncorrelatable); r != nil {
+		est := ruleEstimate{size: &sizeEstimator{root: s, resourceRoot: embedded || s.XEmbeddedResource}, card: card}
+		if r := c.compileRule(s, c.types.typeOf(s, typeName, embedded), s.XValidations[i], p.Child("x-kubernetes-validations").Index(i), uncorrelatable, est); r != nil {
 			n.rules = append(n.rules, r)
 		}
 		keep = true
@@ -106,7 +132,7 @@ func (c *compiler) compile(s *structuralschema.Structural, p *field.Path, typeNa
 	sort.Strings(names)
 	for _, k := range names {
 		prop := s.Properties[k]
-		if child := c.compile(&prop, p.Child("properties").Key(k), typeName+"."+k, false, uncorrelatable); child != nil {
+		if child := c.compile(&prop, p.Child("properties").Key(k), typeName+"."+k, false, uncorrelatable, childCard); child != nil {
 			if n.props == nil {
 				n.props = map[string]*node{}
 			}
@@ -119,12 +145,12 @@ func (c *compiler) compile(s *structuralschema.Structural, p *field.Path, typeNa
 		if u == nil && !isCorrelatableList(s) {
 			u = p.Child("items")
 		}
-		if n.items = c.compile(s.Items, p.Child("items"), typeName+".@items", false, u); n.items != nil {
+		if n.items = c.compile(s.Items, p.Child("items"), typeName+".@items", false, u, childCard); n.items != nil {
 			keep = true
 		}
 	}
 	if s.AdditionalProperties != nil && s.AdditionalProperties.Structural != nil {
-		if n.additional = c.compile(s.AdditionalProperties.Structural, p.Child("additionalProperties"), typeName+".@value", false, uncorrelatable); n.additional != nil {
+		if n.additional = c.compile(s.AdditionalProperties.Structural, p.Child("additionalProperties"), typeName+".@value", false, uncorrelatable, childCard); n.additional != nil {
 			keep = true
 		}
 	}
@@ -182,7 +208,25 @@ func (c *compiler) checkRule(s *structuralschema.Structural, rule apiextensionsv
 	return len(c.errs) == n
 }
 
-func (c *compiler) compileRule(s *structuralschema.Structural, t *cel.Type, rule apiextensionsv1.ValidationRule, p *field.Path, uncorrelatable *field.Path) *compiledRule {
+// ruleEstimate is what estimating a rule's cost needs of its node.
+type ruleEstimate struct {
+	size *sizeEstimator
+	card *uint64 // values of the node in one object; nil: unbounded
+}
+
+// cost is the estimated most a rule of the node may cost in one object:
+// its own estimate times how often it may run. Without a bound from the
+// lists and maps above, that is how many values of the node fit in a
+// request, as upstream estimates it.
+func (e ruleEstimate) cost(perRun uint64) uint64 {
+	card := uint64(maxRequestSizeBytes) / uint64(minSerializedSize(e.size.root)+1)
+	if e.card != nil {
+		card = *e.card
+	}
+	return multiplySaturating(perRun, card)
+}
+
+func (c *compiler) compileRule(s *structuralschema.Structural, t *cel.Type, rule apiextensionsv1.ValidationRule, p *field.Path, uncorrelatable *field.Path, est ruleEstimate) *compiledRule {
 	if !c.checkRule(s, rule, p) {
 		return nil
 	}
@@ -213,6 +257,19 @@ func (c *compiler) compileRule(s *structuralschema.Structural, t *cel.Type, rule
 			ruleOK = false
 		}
 		r.usesOldSelf = referencesOldSelf(checked)
+		if c.limits == NoCostLimits {
+			break
+		}
+		if perRun, err := env.EstimateCost(checked, est.size); err != nil {
+			c.errs = append(c.errs, field.InternalError(p.Child("rule"), fmt.Errorf("cost estimation failed: %w", err)))
+			ruleOK = false
+		} else {
+			cost := est.cost(perRun.Max)
+			if cost > StaticEstimatedCostLimit && c.limits == AllCostLimits {
+				c.errs = append(c.errs, field.Forbidden(p.Child("rule"), costErrorMessage("estimated rule cost", cost, StaticEstimatedCostLimit)))
+			}
+			c.cost.observe(p.Child("rule"), cost)
+		}
 	}
 	if rule.MessageExpression != "" {
 		checkedMsg, issues := env.Compile(rule.MessageExpression)
@@ -228,6 +285,17 @@ func (c *compiler) compileRule(s *structuralschema.Structural, t *cel.Type, rule
 			if err != nil {
 				c.errs = append(c.errs, field.Invalid(p.Child("messageExpression"), ruleValue(rule), "messageExpression instantiation failed: "+err.Error()))
 				ruleOK = false
+			} else if c.limits == NoCostLimits {
+				break
+			} else if msgCost, err := env.EstimateCost(checkedMsg, est.size); err != nil {
+				c.errs = append(c.errs, field.InternalError(p.Child("messageExpression"), fmt.Errorf("cost estimation failed for messageExpression: %w", err)))
+				ruleOK = false
+			} else {
+				// A message is only built for a failed rule: its own cost counts.
+				if msgCost.Max > StaticEstimatedCostLimit && c.limits == AllCostLimits {
+					c.errs = append(c.errs, field.Forbidden(p.Child("messageExpression"), costErrorMessage("estimated messageExpression cost", msgCost.Max, StaticEstimatedCostLimit)))
+				}
+				c.cost.observe(p.Child("messageExpression"), msgCost.Max)
 			}
 		}
 	}
@@ -268,6 +336,8 @@ func newProgram(env *cel.Env, checked *cel.Ast) (cel.Program, error) {
 	return env.Program(checked,
 		cel.EvalOptions(cel.OptOptimize, cel.OptTrackCost),
 		cel.CostLimit(PerCallLimit),
+		// has() costs nothing, as upstream keeps it.
+		cel.CostTrackerOptions(interpreter.PresenceTestHasCost(false)),
 		cel.InterruptCheckFrequency(100),
 	)
 }

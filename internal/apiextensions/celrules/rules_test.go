@@ -64,22 +64,24 @@ properties:
     properties:
       replicas: {type: integer}
       minReplicas: {type: integer}
-      name: {type: string}
+      name: {type: string, maxLength: 64}
       ratio: {type: number}
       tags:
         type: array
-        items: {type: string}
+        maxItems: 16
+        items: {type: string, maxLength: 64}
       labels:
         type: object
-        additionalProperties: {type: string}
-      url: {type: string}
-      memory: {type: string}
-      addr: {type: string}
+        maxProperties: 16
+        additionalProperties: {type: string, maxLength: 64}
+      url: {type: string, maxLength: 256}
+      memory: {type: string, maxLength: 16}
+      addr: {type: string, maxLength: 64}
       when: {type: string, format: date-time}
       timeout: {type: string, format: duration}
-      x-y: {type: string}
-      namespace: {type: string}
-      ios: {x-kubernetes-int-or-string: true}
+      x-y: {type: string, maxLength: 64}
+      namespace: {type: string, maxLength: 63}
+      ios: {x-kubernetes-int-or-string: true, maxLength: 16}
 `
 }
 
@@ -116,8 +118,10 @@ type: object
 properties:
   list:
     type: array
+    maxItems: 16
     items:
       type: string
+      maxLength: 64
       x-kubernetes-validations: [{rule: "self == oldSelf"}]
 `, []string{`properties[list].items.x-kubernetes-validations[0].rule: Invalid value: "self == oldSelf": oldSelf cannot be used on the uncorrelatable portion of the schema within spec.validation.openAPIV3Schema.properties[list].items`}},
 		{"oldSelf in map list", `
@@ -154,7 +158,7 @@ properties:
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			v, errs := Compile(structural(t, tc.schema), root)
+			v, errs := Compile(structural(t, tc.schema), root, AllCostLimits)
 			got := errStrings(errs)
 			if len(got) != len(tc.want) {
 				t.Fatalf("errors = %q, want %d matching %q", got, len(tc.want), tc.want)
@@ -183,7 +187,7 @@ func TestEvaluate(t *testing.T) {
 			[]string{`spec: Invalid value: failed rule: self.minReplicas <= self.replicas`}},
 		{"message", `      - {rule: "self.minReplicas <= self.replicas", message: "minReplicas must not exceed replicas"}`, `spec: {replicas: 1, minReplicas: 3}`, "",
 			[]string{`spec: Invalid value: minReplicas must not exceed replicas`}},
-		{"messageExpression", `      - {rule: "self.replicas < 10", message: "static", messageExpression: "'replicas is ' + string(self.replicas) + ', must be below 10'"}`, `spec: {replicas: 12}`, "",
+		{"messageExpression", `      - {rule: "self.replicas < 10", message: "static", messageExpression: "'replicas is %d, must be below 10'.format([self.replicas])"}`, `spec: {replicas: 12}`, "",
 			[]string{`spec: Invalid value: replicas is 12, must be below 10`}},
 		{"messageExpression error falls back to message", `      - {rule: "self.replicas < 10", message: "static", messageExpression: "string(self.replicas / 0)"}`, `spec: {replicas: 12}`, "",
 			[]string{`spec: Invalid value: static`}},
@@ -221,12 +225,12 @@ func TestEvaluate(t *testing.T) {
 		{"ext strings, sets, lists", `      - rule: "self.name.lowerAscii().split('-') == ['a', 'b'] && sets.contains(self.tags, ['a']) && self.tags.distinct().size() == 2 && self.name.indexOf('-') == 1"`, `spec: {name: A-B, tags: [a, b, a]}`, "", nil},
 		{"regex", `      - rule: "self.name.find('[0-9]+') == '123' && self.name.findAll('[a-z]').size() == 3 && self.name.findAll('[a-z]', 2) == ['a', 'b'] && self.name.matches('^[a-z]+[0-9]+$')"`, `spec: {name: abc123}`, "", nil},
 		{"url", `      - rule: "isURL(self.url) && url(self.url).getScheme() == 'https' && url(self.url).getHostname() == 'example.com' && url(self.url).getPort() == '8443' && url(self.url).getEscapedPath() == '/a%20b' && url(self.url).getQuery()['x'] == ['1'] && !isURL('not a url')"`, `spec: {url: "https://example.com:8443/a%20b?x=1"}`, "", nil},
-		{"quantity", `      - rule: "isQuantity(self.memory) && quantity(self.memory).isLessThan(quantity('1Gi')) && quantity(self.memory).compareTo(quantity('512Mi')) == 0 && quantity('1').add(2).asInteger() == 3 && quantity('1.5').sign() == 1 && !quantity('1.5').isInteger() && quantity(self.memory) == quantity('0.5Gi') && !isQuantity('x')"`, `spec: {memory: 512Mi}`, "", nil},
+		{"quantity", `      - rule: "isQuantity(self.memory) && quantity(self.memory).isLessThan(quantity('1Gi')) && quantity(self.memory).compareTo(quantity('512Mi')) == 0 && quantity('1').add(2).asInteger() == 3 && quantity('1.5').sign() == 1 && !quantity('1.5').isInteger() && quantity(self.memory).compareTo(quantity('0.5Gi')) == 0 && !isQuantity('x')"`, `spec: {memory: 512Mi}`, "", nil},
 		{"ip and cidr", `      - rule: "isIP(self.addr) && ip(self.addr).family() == 4 && cidr('10.0.0.0/8').containsIP(self.addr) && !isIP('300.1.1.1') && isCIDR('fd00::/8')"`, `spec: {addr: 10.1.2.3}`, "", nil},
 		{"ip fails", `      - {rule: "isIP(self.addr)", message: "addr must be an IP"}`, `spec: {addr: nope}`, "", []string{`spec: Invalid value: addr must be an IP`}},
 		{"optional field selection", `      - rule: "self.?name.orValue('none') == 'none' && self.?tags.orValue([]).size() == 0 && self.?labels.a.orValue('') == 'b'"`, `spec: {labels: {a: b}}`, "", nil},
 		{"named formats", `      - rule: "!format.dns1123Label().validate(self.name).hasValue() && format.named('uuid').hasValue() && !format.named('nope').hasValue() && format.dns1123Subdomain().validate('Not_Valid').value().size() > 0 && !format.dns1123LabelPrefix().validate('abc-').hasValue()"`, `spec: {name: abc}`, "", nil},
-		{"named format fails", `      - {rule: "!format.dns1123Label().validate(self.name).hasValue()", messageExpression: "'bad name: ' + string(format.dns1123Label().validate(self.name).value().size()) + ' problem(s)'"}`, `spec: {name: A_b}`, "",
+		{"named format fails", `      - {rule: "!format.dns1123Label().validate(self.name).hasValue()", messageExpression: "'bad name: %d problem(s)'.format([format.dns1123Label().validate(self.name).value().size()])"}`, `spec: {name: A_b}`, "",
 			[]string{`spec: Invalid value: bad name: 1 problem(s)`}},
 		{"bad regex at runtime", `      - rule: "self.name.find('[') == ''"`, `spec: {name: abc}`, "",
 			[]string{"spec: Invalid value: \"object\": error parsing regexp: missing closing ]: `[` evaluating rule: self.name.find('[') == ''"}},
@@ -235,7 +239,7 @@ func TestEvaluate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			v, errs := Compile(structural(t, specSchema(tc.rules)), field.NewPath("schema"))
+			v, errs := Compile(structural(t, specSchema(tc.rules)), field.NewPath("schema"), AllCostLimits)
 			if len(errs) > 0 {
 				t.Fatalf("compile: %v", errs)
 			}
@@ -259,36 +263,41 @@ properties:
     properties:
       ports:
         type: array
+        maxItems: 16
         x-kubernetes-list-type: map
         x-kubernetes-list-map-keys: [name]
         items:
           type: object
           required: [name]
           properties:
-            name: {type: string}
+            name: {type: string, maxLength: 15}
             port:
               type: integer
               x-kubernetes-validations:
                 - {rule: "self > 0 && self < 65536", message: "port out of range"}
             protocol:
               type: string
+              maxLength: 8
               x-kubernetes-validations:
                 - {rule: "self == oldSelf", message: "Value is immutable"}
       limits:
         type: object
+        maxProperties: 16
         additionalProperties:
           type: integer
           x-kubernetes-validations:
             - {rule: "self <= 100", message: "limit too high"}
       matrix:
         type: array
+        maxItems: 8
         items:
           type: array
+          maxItems: 8
           items:
             type: integer
             x-kubernetes-validations: [{rule: "self != 0"}]
 `
-	v, errs := Compile(structural(t, schema), nil)
+	v, errs := Compile(structural(t, schema), nil, AllCostLimits)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -331,9 +340,10 @@ func TestCostLimit(t *testing.T) {
 	old := EvalTimeout
 	EvalTimeout = 30 * time.Second
 	defer func() { EvalTimeout = old }()
-	// 10^6 iterations of a nested comprehension exceed the per-call limit.
-	rule := `[0,1,2,3,4,5,6,7,8,9].all(a, [0,1,2,3,4,5,6,7,8,9].all(b, [0,1,2,3,4,5,6,7,8,9].all(c, [0,1,2,3,4,5,6,7,8,9].all(d, [0,1,2,3,4,5,6,7,8,9].all(e, [0,1,2,3,4,5,6,7,8,9].all(f, a + b + c + d + e + f >= 0))))))`
-	v, errs := Compile(structural(t, specSchema("      - rule: \""+rule+"\"\n      - rule: \"false\"")), nil)
+	// 10^5 iterations of a nested comprehension are within the static
+	// estimate's limit but exceed the per-call limit when run.
+	rule := `[0,1,2,3,4,5,6,7,8,9].all(a, [0,1,2,3,4,5,6,7,8,9].all(b, [0,1,2,3,4,5,6,7,8,9].all(c, [0,1,2,3,4,5,6,7,8,9].all(d, [0,1,2,3,4,5,6,7,8,9].all(e, a + b + c + d + e >= 0)))))`
+	v, errs := Compile(structural(t, specSchema("      - rule: \""+rule+"\"\n      - rule: \"false\"")), nil, AllCostLimits)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -351,7 +361,7 @@ func TestTimeout(t *testing.T) {
 	old := EvalTimeout
 	EvalTimeout = time.Nanosecond
 	defer func() { EvalTimeout = old }()
-	v, errs := Compile(structural(t, specSchema(`      - rule: "self.tags.all(a, self.tags.all(b, a != b || a == b))"`)), nil)
+	v, errs := Compile(structural(t, specSchema(`      - rule: "self.tags.all(a, self.tags.all(b, a != b || a == b))"`)), nil, AllCostLimits)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -379,17 +389,18 @@ properties:
         items:
           type: object
           properties:
-            name: {type: string}
-            hostname: {type: string}
+            name: {type: string, maxLength: 253}
+            hostname: {type: string, maxLength: 253}
             port: {type: integer}
-            protocol: {type: string}
+            protocol: {type: string, maxLength: 255}
             tls:
               type: object
               properties:
-                mode: {type: string}
+                mode: {type: string, enum: [Terminate, Passthrough]}
                 certificateRefs:
                   type: array
-                  items: {type: object, properties: {name: {type: string}}}
+                  maxItems: 64
+                  items: {type: object, properties: {name: {type: string, maxLength: 253}}}
         x-kubernetes-validations:
           - message: tls must not be specified for protocols ['HTTP', 'TCP', 'UDP']
             rule: "self.all(l, l.protocol in ['HTTP', 'TCP', 'UDP'] ? !has(l.tls) : true)"
@@ -401,29 +412,32 @@ properties:
             rule: "self.all(l1, self.exists_one(l2, l1.port == l2.port && l1.protocol == l2.protocol && (has(l1.hostname) && has(l2.hostname) ? l1.hostname == l2.hostname : !has(l1.hostname) && !has(l2.hostname))))"
       addresses:
         type: array
+        maxItems: 16
         items:
           type: object
           properties:
-            type: {type: string, default: IPAddress}
-            value: {type: string}
+            type: {type: string, default: IPAddress, maxLength: 253}
+            value: {type: string, maxLength: 253}
           x-kubernetes-validations:
             - message: value must be an IP address
               rule: "self.type == 'IPAddress' ? isIP(self.value) : true"
       rules:
         type: array
+        maxItems: 16
         items:
           type: object
           properties:
             matches:
               type: array
+              maxItems: 64
               items:
                 type: object
                 properties:
                   path:
                     type: object
                     properties:
-                      type: {type: string}
-                      value: {type: string}
+                      type: {type: string, enum: [Exact, PathPrefix, RegularExpression]}
+                      value: {type: string, maxLength: 1024}
                     x-kubernetes-validations:
                       - message: value must be an absolute path and start with '/' when type one of ['Exact', 'PathPrefix']
                         rule: "(self.type in ['Exact','PathPrefix']) ? self.value.startsWith('/') : true"
@@ -433,17 +447,18 @@ properties:
                         rule: "(self.type in ['Exact','PathPrefix']) ? self.value.matches(r\"\"\"^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|[%][0-9a-fA-F]{2})+$\"\"\") : true"
             filters:
               type: array
+              maxItems: 16
               items:
                 type: object
                 properties:
-                  type: {type: string}
+                  type: {type: string, enum: [RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, RequestRedirect, URLRewrite, ExtensionRef]}
               x-kubernetes-validations:
                 - message: RequestRedirect filter must not be used together with backendRefs
                   rule: "self.filter(f, f.type == 'RequestRedirect').size() <= 1"
                 - message: URLRewrite filter cannot be repeated
                   rule: "self.filter(f, f.type == 'URLRewrite').size() <= 1"
 `
-	v, errs := Compile(structural(t, schema), nil)
+	v, errs := Compile(structural(t, schema), nil, AllCostLimits)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -499,7 +514,7 @@ func TestEscapeName(t *testing.T) {
 
 // One Validator serves concurrent requests.
 func TestConcurrentValidate(t *testing.T) {
-	v, errs := Compile(structural(t, specSchema(`      - {rule: "self.minReplicas <= self.replicas && self.tags.all(x, x.matches('^[a-z]+$'))", message: "bad"}`)), nil)
+	v, errs := Compile(structural(t, specSchema(`      - {rule: "self.minReplicas <= self.replicas && self.tags.all(x, x.matches('^[a-z]+$'))", message: "bad"}`)), nil, AllCostLimits)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -534,7 +549,7 @@ func TestTotalCostBudget(t *testing.T) {
 	v, errs := Compile(structural(t, specSchema(`
       - rule: "self.tags.all(x, x != '')"
       - rule: "self.tags.all(x, x != '')"
-      - rule: "false"`)), nil)
+      - rule: "false"`)), nil, AllCostLimits)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -559,7 +574,7 @@ properties:
       type: string
       x-kubernetes-validations: [{rule: "self.size() < 3"}]
   other: {type: string}
-`), nil)
+`), nil, AllCostLimits)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -594,22 +609,24 @@ properties:
           type: object
           required: [name]
           properties:
-            group: {type: string, default: gateway.networking.k8s.io}
-            kind: {type: string, default: Gateway}
-            name: {type: string}
-            namespace: {type: string}
-            sectionName: {type: string}
+            group: {type: string, default: gateway.networking.k8s.io, maxLength: 253}
+            kind: {type: string, default: Gateway, maxLength: 63}
+            name: {type: string, maxLength: 253}
+            namespace: {type: string, maxLength: 63}
+            sectionName: {type: string, maxLength: 253}
         x-kubernetes-validations:
           - message: sectionName must be unique when parentRefs includes 2 or more references to the same parent
             rule: "self.all(p1, self.all(p2, p1.group == p2.group && p1.kind == p2.kind && p1.name == p2.name && (((!has(p1.__namespace__) || p1.__namespace__ == '') && (!has(p2.__namespace__) || p2.__namespace__ == '')) || (has(p1.__namespace__) && has(p2.__namespace__) && p1.__namespace__ == p2.__namespace__)) ? ((!has(p1.sectionName) || p1.sectionName == '') == (!has(p2.sectionName) || p2.sectionName == '')) : true))"
       rules:
         type: array
+        maxItems: 16
         items:
           type: object
           properties:
             matches:
               type: array
-              items: {type: object, properties: {path: {type: object, properties: {value: {type: string}}}}}
+              maxItems: 64
+              items: {type: object, properties: {path: {type: object, properties: {value: {type: string, maxLength: 1024}}}}}
             timeouts:
               type: object
               properties:
@@ -621,7 +638,7 @@ properties:
         x-kubernetes-validations:
           - message: While 16 rules and 64 matches per rule are allowed, the total number of matches across all rules in a route must be less than 128
             rule: "(self.size() > 0 ? (has(self[0].matches) ? self[0].matches.size() : 0) : 0) + (self.size() > 1 ? (has(self[1].matches) ? self[1].matches.size() : 0) : 0) <= 3"
-`), nil)
+`), nil, AllCostLimits)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -672,7 +689,7 @@ properties:
     type: array
     items: {type: string}
     x-kubernetes-validations: [{rule: "self == oldSelf", message: atomic is immutable}]
-`), nil)
+`), nil, AllCostLimits)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -702,7 +719,7 @@ properties:
     x-kubernetes-list-type: set
     items: {type: string}
     x-kubernetes-validations: [{rule: "self[0] == 'a' && self.size() == 2 && 'b' in self && self + ['c'] == ['a', 'b', 'c'] && self.exists(x, x == 'b')"}]
-`), nil)
+`), nil, AllCostLimits)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}

@@ -67,7 +67,7 @@ func FuzzToNative(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	s := structural(f, fuzzSchema)
-	v, errs := Compile(s, nil)
+	v, errs := Compile(s, nil, AllCostLimits)
 	if len(errs) > 0 {
 		f.Fatal(errs)
 	}
