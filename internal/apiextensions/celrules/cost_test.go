@@ -131,7 +131,7 @@ properties:
 	}{
 		{"maxItems: 100", "maxProperties: 100", true},
 		{"maxItems: 1000", "maxProperties: 1000", false}, // 10^6 runs
-		{"", "maxProperties: 10", false},                // unbounded above
+		{"", "maxProperties: 10", false},                 // unbounded above
 		{"maxItems: 10", "", false},
 	} {
 		got := compileErrs(t, schema(tc.outer, tc.inner), AllCostLimits)

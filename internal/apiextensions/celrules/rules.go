@@ -100,8 +100,8 @@ func Compile(s *structuralschema.Structural, schemaPath *field.Path, limits Cost
 }
 
 type compiler struct {
-	env   *cel.Env
-	types *schemaTypes
+	env    *cel.Env
+	types  *schemaTypes
 	errs   field.ErrorList
 	cost   costTotal
 	limits CostLimits
