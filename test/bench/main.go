@@ -68,6 +68,14 @@ type options struct {
 	timeout       time.Duration
 	cpuProfile    string
 	verbose       bool
+
+	// memNodes simulated nodes with memPods pods load the server whose
+	// memory is measured (memNodes 0: no memory figures; memPods 0: idle
+	// only); memWait bounds the wait for them; memAgent also measures a
+	// server with its node agent (root).
+	memNodes, memPods int
+	memWait           time.Duration
+	memAgent          bool
 }
 
 func main() {
@@ -92,7 +100,11 @@ func main() {
 	flag.IntVar(&o.dnsServices, "dns-services", 1000, "services the cluster DNS benchmark queries (0: skip)")
 	proxyServices := flag.String("proxy-services", "1000,10000", "comma-separated service counts for the proxy sync benchmark (root; empty: skip)")
 	flag.IntVar(&o.startupPods, "startup-pods", 100, "pods started on one real node (root, containerd) against bare CRI calls (0: skip)")
-	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "abort the whole run after this long")
+	flag.IntVar(&o.memNodes, "memory-nodes", 1000, "simulated nodes in the memory benchmark of a server process (0: skip it)")
+	flag.IntVar(&o.memPods, "memory-pods", 30000, "pods run on them (0: idle memory only)")
+	flag.DurationVar(&o.memWait, "memory-wait", 10*time.Minute, "longest wait for the memory benchmark's nodes and pods to be Running")
+	flag.BoolVar(&o.memAgent, "memory-agent", true, "also measure the idle memory of a server with its node agent (root, containerd)")
+	flag.DurationVar(&o.timeout, "timeout", 25*time.Minute, "abort the whole run after this long")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole process (client, API server and etcd)")
 	flag.BoolVar(&o.verbose, "v", false, "log the server at info level (default: warnings)")
 	flag.Parse()
@@ -464,6 +476,11 @@ func run(o options) (err error) {
 			return fmt.Errorf("scheduling on %d nodes: %w", n, err)
 		}
 		rep.sched = append(rep.sched, f)
+	}
+	if o.memNodes > 0 {
+		if rep.memory, err = memoryBench(ctx, stdout, o); err != nil {
+			return fmt.Errorf("memory: %w", err)
+		}
 	}
 	rep.loadEnd = loadAvg()
 	rep.total = time.Since(began)

@@ -93,6 +93,7 @@ type report struct {
 	sched                                  []*schedFigures
 	startup                                *startupFigures
 	network                                *netFigures
+	memory                                 *memFigures
 }
 
 func ratio(a, b float64) string {
@@ -185,7 +186,9 @@ func (r *report) markdown() string {
 	p("| list of 10k, consistent | ~100 ms | ≤ 20 ms | p50 %.1f ms, p99 %.1f ms | %s |\n", ms(r.apiList.pct(50)), ms(r.apiList.pct(99)), yesNo(r.apiList.pct(50) <= 20*time.Millisecond))
 	p("| watch delivery p99 | 16–33 ms | ≤ 5 ms | %.1f ms (from start: %.1f ms) | %s |\n", ms(r.apiWatch.pct(99)), ms(r.apiWatch.startPct(99)), yesNo(r.apiWatch.pct(99) <= 5*time.Millisecond))
 	p("| raw etcd put | ~16,000/s | | %.0f/s | |\n", r.etcdPut.opsPerSec())
-	p("| raw etcd range of 10k | ~23 ms | | p50 %.1f ms | |\n\n", ms(r.etcdRange.pct(50)))
+	p("| raw etcd range of 10k | ~23 ms | | p50 %.1f ms | |\n", ms(r.etcdRange.pct(50)))
+	r.memTargetRow(p)
+	p("\n")
 	if o.n != 10000 || o.workers != 32 {
 		p("Note: this run used -n %d -workers %d, not the reference 10,000 objects and 32 workers.\n\n", o.n, o.workers)
 	}
@@ -195,6 +198,7 @@ func (r *report) markdown() string {
 	r.schedulingMarkdown(p)
 	r.startupMarkdown(p)
 	r.networkMarkdown(p)
+	r.memoryMarkdown(p)
 
 	p("## etcd calls made by the API server\n\n")
 	p("From the server's `etcd_request_duration_seconds` metric, scraped around each phase (the scrapes themselves are not counted). `create` is the create transaction; the `get` during creates is the namespace-exists check (a linearizable read per create); `update` is the whole read-modify-write (a Get and a Txn); the `list` during the watch phase is the `limit=1` list that fetched the current resource version. Lists served from the watch cache make no recorded etcd call (a consistent list's revision read, a count-only `Get`, is not in this metric), so their phases have no rows.\n\n")
