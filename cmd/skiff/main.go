@@ -84,7 +84,7 @@ func kubectlPlaceholder() *cobra.Command {
 
 func serverCommand() *cobra.Command {
 	cfg := app.DefaultServerConfig()
-	var verbose bool
+	var verbose, profiling bool
 	var mode string
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -101,6 +101,7 @@ func serverCommand() *cobra.Command {
 				return fmt.Errorf("invalid --write-kubeconfig-mode %q: %w", mode, err)
 			}
 			cfg.KubeconfigMode = os.FileMode(m)
+			cfg.DisableProfiling = !profiling
 			ctx, cancel := signalContext()
 			defer cancel()
 			err := app.RunServer(ctx, cfg)
@@ -140,6 +141,7 @@ func serverCommand() *cobra.Command {
 	f.IntVar(&cfg.MaxRequestsInflight, "max-requests-inflight", 0, "concurrent read requests before 429 (default 400; watches not counted)")
 	f.IntVar(&cfg.MaxMutatingRequestsInflight, "max-mutating-requests-inflight", 0, "concurrent write requests before 429 (default 200)")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "do not run a node agent in the server process")
+	f.BoolVar(&profiling, "profiling", true, "serve Go profiles at /debug/pprof to cluster admins")
 	addAgentFlags(f, &cfg.Agent)
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	return cmd

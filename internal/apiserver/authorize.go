@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"skiff/internal/bootstraptoken"
 	"skiff/internal/registry"
@@ -308,4 +310,18 @@ func podReferences(pod *corev1.Pod) podRefs {
 		}
 	}
 	return r
+}
+
+// adminsOnly serves h to cluster admins (system:masters) and answers
+// everyone else with upstream's 403 for a path no role grants.
+func (s *Server) adminsOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u := UserFrom(r.Context())
+		if !slices.Contains(u.Groups, "system:masters") {
+			err := apierrors.NewForbidden(schema.GroupResource{}, "", fmt.Errorf("User %q cannot %s path %q", u.Name, strings.ToLower(r.Method), r.URL.Path))
+			s.writeError(w, r, err)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

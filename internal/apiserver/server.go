@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -85,6 +86,8 @@ type Config struct {
 	// MaxReadOnlyInflight and MaxMutatingInflight bound concurrent
 	// requests (watches are not counted); beyond them clients get 429.
 	MaxReadOnlyInflight, MaxMutatingInflight int
+	// DisableProfiling turns /debug/pprof off (upstream's --profiling=false).
+	DisableProfiling bool
 	// BookmarkInterval is the least time between two periodic BOOKMARK
 	// events on one watch (default one minute, as upstream).
 	BookmarkInterval time.Duration
@@ -188,6 +191,14 @@ func (s *Server) routes() {
 	s.mux.Handle("/readyz", s.health.handler("readyz"))
 	s.mux.Handle("/readyz/", s.health.handler("readyz"))
 	s.mux.Handle("/metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+	if !s.cfg.DisableProfiling {
+		// Go's profiles, as upstream's --profiling serves them; no default
+		// role grants them, so only cluster admins may read them.
+		s.mux.Handle("/debug/pprof/", s.adminsOnly(http.HandlerFunc(pprof.Index)))
+		s.mux.Handle("/debug/pprof/profile", s.adminsOnly(http.HandlerFunc(pprof.Profile)))
+		s.mux.Handle("/debug/pprof/symbol", s.adminsOnly(http.HandlerFunc(pprof.Symbol)))
+		s.mux.Handle("/debug/pprof/trace", s.adminsOnly(http.HandlerFunc(pprof.Trace)))
+	}
 	if s.hooks.OpenAPI != nil {
 		s.mux.Handle("/openapi/", s.customOpenAPI(s.hooks.OpenAPI))
 	}

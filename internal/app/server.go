@@ -90,7 +90,10 @@ type ServerConfig struct {
 	// MaxRequestsInflight and MaxMutatingRequestsInflight bound concurrent
 	// read and write requests (0: the defaults, 400 and 200).
 	MaxRequestsInflight, MaxMutatingRequestsInflight int
-	Logger                                           *slog.Logger
+	// DisableProfiling turns off /debug/pprof on the API server
+	// (--profiling=false).
+	DisableProfiling bool
+	Logger           *slog.Logger
 	// Ready, when set, is called once the API serves requests.
 	Ready func()
 }
@@ -259,6 +262,7 @@ func RunServer(ctx context.Context, cfg ServerConfig) error {
 		AdvertiseAddress: advertise, ServiceCIDR: serviceNet, NodePortRange: portRange,
 		Registerer: reg, Gatherer: reg, Logger: log,
 		MaxReadOnlyInflight: cfg.MaxRequestsInflight, MaxMutatingInflight: cfg.MaxMutatingRequestsInflight,
+		DisableProfiling: cfg.DisableProfiling,
 	})
 	if err != nil {
 		return err

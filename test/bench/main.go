@@ -76,6 +76,7 @@ type options struct {
 	memNodes, memPods int
 	memWait           time.Duration
 	memAgent          bool
+	memHeapProfile    string
 }
 
 func main() {
@@ -104,6 +105,7 @@ func main() {
 	flag.IntVar(&o.memPods, "memory-pods", 30000, "pods run on them (0: idle memory only)")
 	flag.DurationVar(&o.memWait, "memory-wait", 10*time.Minute, "longest wait for the memory benchmark's nodes and pods to be Running")
 	flag.BoolVar(&o.memAgent, "memory-agent", true, "also measure the idle memory of a server with its node agent (root, containerd)")
+	flag.StringVar(&o.memHeapProfile, "memory-heapprofile", "", "write the loaded server's heap profile (from its /debug/pprof) here")
 	flag.DurationVar(&o.timeout, "timeout", 25*time.Minute, "abort the whole run after this long")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole process (client, API server and etcd)")
 	flag.BoolVar(&o.verbose, "v", false, "log the server at info level (default: warnings)")

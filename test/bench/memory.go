@@ -441,6 +441,16 @@ func serverMemory(ctx context.Context, o options, f *memFigures) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "bench: memory: loaded RSS %.1f MB (%d nodes, %d pods)\n", f.loaded.rssMB(), f.nodes, f.pods)
+	if o.memHeapProfile != "" {
+		// The loaded server's heap, from its /debug/pprof (go tool pprof).
+		heap, err := kc.Discovery().RESTClient().Get().AbsPath("/debug/pprof/heap").DoRaw(ctx)
+		if err != nil {
+			return fmt.Errorf("heap profile: %w", err)
+		}
+		if err := os.WriteFile(o.memHeapProfile, heap, 0o644); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
