@@ -269,6 +269,21 @@ func (wc *watchCache) waitReady(ctx context.Context) error {
 // run fills the cache and keeps it current until the store closes; when
 // the etcd watch breaks it starts over, ending every watcher.
 func (wc *watchCache) run() {
+	// A quiet resource trims its window too.
+	go func() {
+		t := time.NewTicker(eventFreshness / 5)
+		defer t.Stop()
+		for {
+			select {
+			case <-wc.c.streamCtx.Done():
+				return
+			case now := <-t.C:
+				wc.mu.Lock()
+				wc.trim(now)
+				wc.mu.Unlock()
+			}
+		}
+	}()
 	first := true
 	for {
 		err := wc.sync(first)
@@ -312,7 +327,7 @@ func (wc *watchCache) sync(first bool) error {
 	if first {
 		close(wc.ready)
 	}
-	events, err := wc.c.etcd.watch(ctx, ctx, wc.prefix, res.rev)
+	events, err := wc.c.etcd.watch(ctx, ctx, wc.prefix, res.rev, false)
 	if err != nil {
 		return err
 	}
@@ -323,7 +338,9 @@ func (wc *watchCache) sync(first bool) error {
 		case Progress:
 			wc.advance(ev.Revision)
 		default:
-			wc.apply(ev)
+			if err := wc.apply(ev); err != nil {
+				return err
+			}
 		}
 	}
 	return errors.New("etcd watch closed")
@@ -367,19 +384,38 @@ func (wc *watchCache) advance(rev int64) {
 	wc.mu.Unlock()
 }
 
-func (wc *watchCache) apply(ev Event) {
+func (wc *watchCache) apply(ev Event) error {
 	wc.mu.Lock()
 	defer wc.mu.Unlock()
+	if ev.prevValue != nil {
+		// The previous version is the cached one: share it rather than
+		// decode it again (an event then costs one object, not two).
+		if old, ok := wc.items.Get(&entry{key: ev.Key}); ok && old.modRev == ev.prevRev {
+			ev.PrevObject = old.obj
+		} else {
+			prev, err := wc.c.etcd.codec.Decode(ev.prevValue, ev.prevRev)
+			if err != nil {
+				return err
+			}
+			ev.PrevObject = prev
+		}
+		ev.prevValue = nil
+	}
 	if ev.Type == Deleted {
 		wc.items.Delete(&entry{key: ev.Key})
 	} else {
 		wc.items.ReplaceOrInsert(&entry{key: ev.Key, value: ev.value, modRev: ev.Revision, obj: ev.Object})
 	}
 	ev.value = nil
-	ev.Shared = &Shared{}
-	if dropped, full := wc.window.push(ev); full {
+	// The window keeps the event without the encodings its watchers make
+	// now: those go with the event once sent; a watcher resuming from the
+	// window encodes its own.
+	now := time.Now()
+	if dropped, full := wc.window.push(ev, now); full {
 		wc.oldest = dropped
 	}
+	wc.trim(now)
+	ev.Shared = &Shared{}
 	if ev.Revision > wc.rev {
 		wc.rev = ev.Revision
 	}
@@ -389,6 +425,22 @@ func (wc *watchCache) apply(ev Event) {
 		}
 	}
 	wc.cond.Broadcast()
+	return nil
+}
+
+// Recent events are kept for eventFreshness (as upstream's watch cache
+// sizes its window), at least minWindowEvents of them and at most
+// EventWindow.
+const (
+	eventFreshness  = 75 * time.Second
+	minWindowEvents = 100
+)
+
+// trim drops the window's events older than eventFreshness (wc.mu held).
+func (wc *watchCache) trim(now time.Time) {
+	if dropped, ok := wc.window.dropBefore(now.Add(-eventFreshness), minWindowEvents); ok {
+		wc.oldest = dropped
+	}
 }
 
 // send delivers ev, ending a watcher that fell too far behind.
@@ -517,7 +569,7 @@ func (wc *watchCache) watch(ctx context.Context, prefix string, revision int64) 
 	w := &cacheWatcher{prefix: prefix, after: revision, ch: make(chan Event, wc.c.WatcherBuffer)}
 	if revision > 0 {
 		for i := wc.window.after(revision); i < wc.window.n; i++ {
-			if ev := wc.window.at(i); strings.HasPrefix(ev.Key, prefix) {
+			if ev := wc.window.event(i); strings.HasPrefix(ev.Key, prefix) {
 				select {
 				case w.ch <- *ev:
 				default:

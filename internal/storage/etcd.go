@@ -326,12 +326,15 @@ func (s *Etcd) Revision(ctx context.Context) (int64, error) {
 
 // Watch implements Store.
 func (s *Etcd) Watch(ctx context.Context, prefix string, revision int64) (<-chan Event, error) {
-	return s.watch(clientv3.WithRequireLeader(ctx), ctx, prefix, revision)
+	return s.watch(clientv3.WithRequireLeader(ctx), ctx, prefix, revision, true)
 }
 
 // watch watches on the etcd watch stream that streamCtx selects (watches
 // sharing a stream get progress notifications together) until ctx ends.
-func (s *Etcd) watch(streamCtx, ctx context.Context, prefix string, revision int64) (<-chan Event, error) {
+// watch watches prefix after revision. Unless decodePrev, a Modified
+// event keeps the previous value undecoded for the caller (the watch
+// cache, which holds that version already decoded).
+func (s *Etcd) watch(streamCtx, ctx context.Context, prefix string, revision int64, decodePrev bool) (<-chan Event, error) {
 	opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithPrevKV(), clientv3.WithProgressNotify()}
 	if revision > 0 {
 		opts = append(opts, clientv3.WithRev(revision+1))
@@ -373,7 +376,7 @@ func (s *Etcd) watch(streamCtx, ctx context.Context, prefix string, revision int
 				continue
 			}
 			for _, e := range resp.Events {
-				ev, err := s.convertEvent(e)
+				ev, err := s.convertEvent(e, decodePrev)
 				if err != nil {
 					send(Event{Type: Error, Err: err})
 					return
@@ -387,7 +390,7 @@ func (s *Etcd) watch(streamCtx, ctx context.Context, prefix string, revision int
 	return out, nil
 }
 
-func (s *Etcd) convertEvent(e *clientv3.Event) (Event, error) {
+func (s *Etcd) convertEvent(e *clientv3.Event, decodePrev bool) (Event, error) {
 	rev := e.Kv.ModRevision
 	var ev Event
 	ev.Revision = rev
@@ -420,6 +423,10 @@ func (s *Etcd) convertEvent(e *clientv3.Event) (Event, error) {
 	}
 	ev.Object = obj
 	if e.PrevKv != nil && ev.Type == Modified {
+		if !decodePrev {
+			ev.prevValue, ev.prevRev = e.PrevKv.Value, e.PrevKv.ModRevision
+			return ev, nil
+		}
 		prev, err := s.codec.Decode(e.PrevKv.Value, e.PrevKv.ModRevision)
 		if err != nil {
 			return ev, err

@@ -97,6 +97,10 @@ type Event struct {
 	Err        error
 	// value is the stored value after the change (etcd watches only).
 	value []byte
+	// prevValue and prevRev are the previous value of a Modified event
+	// left undecoded for the watch cache (see Etcd.watch).
+	prevValue []byte
+	prevRev   int64
 	// Shared, when set, holds encodings of this event made by one watcher
 	// for the others (events fanned out by the watch cache).
 	Shared *Shared
