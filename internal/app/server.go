@@ -44,6 +44,7 @@ import (
 	"skiff/internal/controller/statefulset"
 	"skiff/internal/controller/ttlafterfinished"
 	"skiff/internal/etcd"
+	"skiff/internal/informerutil"
 	"skiff/internal/ingress"
 	"skiff/internal/pki"
 	"skiff/internal/registry"
@@ -437,8 +438,9 @@ func runControllers(ctx context.Context, loopback *rest.Config, cfg ServerConfig
 		return err
 	}
 	// Controllers built on factory register their informers in New; the
-	// factory starts once all of them have.
-	factory := informers.NewSharedInformerFactory(client, 0)
+	// factory starts once all of them have. No controller reads
+	// managedFields: the caches go without them.
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(informerutil.StripManagedFields))
 	comps := []Component{
 		{Name: "namespace-controller", Run: namespace.New(client, meta, log.With("controller", "namespace")).Run},
 		{Name: "node-ipam-controller", Run: ipam.Run},

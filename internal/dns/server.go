@@ -19,10 +19,11 @@ import (
 
 	mdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"skiff/internal/informerutil"
 )
 
 // Config configures a Server.
@@ -115,7 +116,7 @@ func New(client kubernetes.Interface, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("dns: registering metrics: %w", err)
 		}
 	}
-	s.factory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripManagedFields))
+	s.factory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(informerutil.StripManagedFields))
 	s.svcs = s.factory.Core().V1().Services().Informer()
 	s.slices = s.factory.Discovery().V1().EndpointSlices().Informer()
 	if err := s.svcs.AddIndexers(cache.Indexers{indexClusterIP: clusterIPIndex}); err != nil {
@@ -125,14 +126,6 @@ func New(client kubernetes.Interface, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("dns: endpointslice indexers: %w", err)
 	}
 	return s, nil
-}
-
-// stripManagedFields drops what the DNS never reads, to keep caches small.
-func stripManagedFields(obj any) (any, error) {
-	if a, err := meta.Accessor(obj); err == nil {
-		a.SetManagedFields(nil)
-	}
-	return obj, nil
 }
 
 // resolveUpstreams returns the given upstreams with a default port, or the

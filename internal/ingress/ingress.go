@@ -30,7 +30,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
@@ -40,6 +39,8 @@ import (
 	netlisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+
+	"skiff/internal/informerutil"
 )
 
 // Names shared with the rest of the cluster.
@@ -179,13 +180,13 @@ func New(client kubernetes.Interface, cfg Config) (*Router, error) {
 	r.table.Store(emptyTable())
 	r.proxy = r.newProxy()
 
-	r.factory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripManagedFields))
+	r.factory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(informerutil.StripManagedFields))
 	secretsClient := cfg.SecretsClient
 	if secretsClient == nil {
 		secretsClient = client
 	}
 	r.secretFactory = informers.NewSharedInformerFactoryWithOptions(secretsClient, 0,
-		informers.WithTransform(stripManagedFields),
+		informers.WithTransform(informerutil.StripManagedFields),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = "type=" + string(corev1.SecretTypeTLS)
 		}))
@@ -223,15 +224,6 @@ func New(client kubernetes.Interface, cfg Config) (*Router, error) {
 		}
 	}
 	return r, nil
-}
-
-// stripManagedFields drops what the router never reads, to keep caches
-// small.
-func stripManagedFields(obj any) (any, error) {
-	if a, err := meta.Accessor(obj); err == nil {
-		a.SetManagedFields(nil)
-	}
-	return obj, nil
 }
 
 // triggerFor asks for a rebuild when obj, a Service or EndpointSlice, is

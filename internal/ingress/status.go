@@ -19,6 +19,8 @@ import (
 	netlisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+
+	"skiff/internal/informerutil"
 )
 
 // StatusController keeps status.loadBalancer.ingress of every Ingress of
@@ -53,7 +55,7 @@ func NewStatusController(client kubernetes.Interface, cfg Config) *StatusControl
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "ingress-status"}),
 	}
-	s.factory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripManagedFields))
+	s.factory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(informerutil.StripManagedFields))
 	nodes := s.factory.Core().V1().Nodes()
 	ing := s.factory.Networking().V1().Ingresses()
 	cls := s.factory.Networking().V1().IngressClasses()

@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/knftables"
 
+	"skiff/internal/informerutil"
 	"skiff/internal/syncloop"
 )
 
@@ -117,9 +118,9 @@ func New(client kubernetes.Interface, cfg Config) (*Enforcer, error) {
 	}
 	// Every pod of the cluster is cached (peers may be anywhere): drop
 	// managed fields, which are never read, to save memory.
-	e.factory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(stripManagedFields))
+	e.factory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(informerutil.StripManagedFields))
 	e.nodeFactory = informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithTransform(stripManagedFields),
+		informers.WithTransform(informerutil.StripManagedFields),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", cfg.NodeName).String()
 		}))
@@ -143,14 +144,6 @@ func New(client kubernetes.Interface, cfg Config) (*Enforcer, error) {
 	e.policies = polInf.Lister()
 	e.nodes = nodeInf.Lister()
 	return e, nil
-}
-
-// stripManagedFields is an informer transform.
-func stripManagedFields(obj any) (any, error) {
-	if m, ok := obj.(metav1.Object); ok {
-		m.SetManagedFields(nil)
-	}
-	return obj, nil
 }
 
 // trigger asks the loop for a sync; bursts collapse into one.

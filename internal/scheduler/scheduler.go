@@ -33,6 +33,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/retry"
 
+	"skiff/internal/informerutil"
 	"skiff/internal/scheduler/framework"
 	"skiff/internal/scheduler/plugins/defaultbinder"
 	"skiff/internal/scheduler/plugins/defaultpreemption"
@@ -151,7 +152,7 @@ func New(client kubernetes.Interface, log *slog.Logger, cfg Config) *Scheduler {
 		metrics:   newMetrics(cfg.Registerer),
 		cache:     newNodeCache(),
 		nominated: newNominator(),
-		factory:   informers.NewSharedInformerFactory(client, 0),
+		factory:   informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(informerutil.StripManagedFields)),
 	}
 	for i := range cfg.Profiles {
 		p := cfg.Profiles[i]
