@@ -137,7 +137,7 @@ func serverCommand() *cobra.Command {
 	f.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	f.StringVar(&cfg.NodePortRange, "service-node-port-range", cfg.NodePortRange, "port range of NodePort Services")
 	f.StringSliceVar(&cfg.TLSSANs, "tls-san", nil, "extra names or IPs for the serving certificate")
-	f.IntVar(&cfg.WatchCacheSize, "watch-cache-size", 0, "recent events kept per resource for watches that resume (default 10000)")
+	f.IntVar(&cfg.WatchCacheSize, "watch-cache-size", 0, "most recent events kept per resource for watches that resume: those of the last 75 s, at least 100 (default 10000)")
 	f.IntVar(&cfg.MaxRequestsInflight, "max-requests-inflight", 0, "concurrent read requests before 429 (default 400; watches not counted)")
 	f.IntVar(&cfg.MaxMutatingRequestsInflight, "max-mutating-requests-inflight", 0, "concurrent write requests before 429 (default 200)")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "do not run a node agent in the server process")
