@@ -269,13 +269,15 @@ func (wc *watchCache) waitReady(ctx context.Context) error {
 // run fills the cache and keeps it current until the store closes; when
 // the etcd watch breaks it starts over, ending every watcher.
 func (wc *watchCache) run() {
+	stop := make(chan struct{})
+	defer close(stop)
 	// A quiet resource trims its window too.
 	go func() {
 		t := time.NewTicker(eventFreshness / 5)
 		defer t.Stop()
 		for {
 			select {
-			case <-wc.c.streamCtx.Done():
+			case <-stop:
 				return
 			case now := <-t.C:
 				wc.mu.Lock()
@@ -288,6 +290,9 @@ func (wc *watchCache) run() {
 	for {
 		err := wc.sync(first)
 		first = false
+		if errors.Is(err, errAbandoned) {
+			return
+		}
 		if wc.c.streamCtx.Err() != nil {
 			wc.reset(errors.New("storage closed"))
 			return
@@ -296,6 +301,10 @@ func (wc *watchCache) run() {
 		time.Sleep(time.Second)
 	}
 }
+
+// errAbandoned ends a cache whose first fill failed: callers were told, and
+// the next one starts a new cache.
+var errAbandoned = errors.New("watch cache abandoned")
 
 func (wc *watchCache) sync(first bool) error {
 	ctx := wc.c.streamCtx
@@ -306,11 +315,11 @@ func (wc *watchCache) sync(first bool) error {
 			wc.err = err
 			wc.mu.Unlock()
 			close(wc.ready)
-			// Later calls retry through a new cache.
+			// Later calls retry through a new cache; this one stops.
 			wc.c.mu.Lock()
 			delete(wc.c.caches, wc.prefix)
 			wc.c.mu.Unlock()
-			return nil
+			return errAbandoned
 		}
 		return err
 	}

@@ -1,11 +1,17 @@
 package storage
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"runtime"
 	"testing"
 	"time"
 	"unsafe"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -141,5 +147,37 @@ func TestApplySharesPreviousVersion(t *testing.T) {
 	prev, ok := wc.window.event(2).PrevObject.(*corev1.ConfigMap)
 	if !ok || prev.Data["v"] != "x" || prev.ResourceVersion != "4" {
 		t.Errorf("decoded previous version: %#v", wc.window.event(2).PrevObject)
+	}
+}
+
+// A cache whose first fill fails tells its waiters and stops: the next
+// caller starts a new one, and the failed one must not keep watching.
+func TestAbandonedCacheStops(t *testing.T) {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"127.0.0.1:1"}, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli.Close() // every call fails at once
+	c := NewCached(NewEtcd(cli, NewCodec(scheme.Scheme)), []string{"/p/"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer c.Close()
+	wc := newWatchCache(c, "/p/")
+	c.caches["/p/"] = wc
+	done := make(chan struct{})
+	go func() {
+		wc.run()
+		close(done)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := wc.waitReady(ctx); err == nil {
+		t.Fatal("a cache that could not list is ready")
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the abandoned cache keeps running")
+	}
+	if _, ok := c.caches["/p/"]; ok {
+		t.Error("the abandoned cache is still the resource's cache")
 	}
 }
