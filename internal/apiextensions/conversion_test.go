@@ -209,10 +209,10 @@ func TestWebhookConvertChecksResponse(t *testing.T) {
 			}
 			// The failure is counted with upstream's failure type.
 			failure := webhookMalformedResponseFailure
-			switch {
-			case tc.name == "count":
+			switch tc.name {
+			case "count":
 				failure = webhookPartialResponseFailure
-			case tc.name == "apiVersion" || tc.name == "kind" || tc.name == "name" || tc.name == "bad label":
+			case "apiVersion", "kind", "name", "bad label":
 				failure = webhookInvalidObjectFailure
 			}
 			if n := testutil.ToFloat64(w.metrics.requests.WithLabelValues("failure", failure)); n != 1 {
