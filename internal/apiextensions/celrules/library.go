@@ -21,7 +21,7 @@ import (
 )
 
 // kubernetesLibrary declares the Kubernetes CEL functions implemented here:
-// the list, regex, URL, quantity and named format libraries. The IP and CIDR functions come
+// the list, regex, URL, quantity, semver and named format libraries. The IP and CIDR functions come
 // from cel-go's ext.Network, which mirrors Kubernetes' library.
 func kubernetesLibrary() []cel.EnvOption {
 	var opts []cel.EnvOption
@@ -29,6 +29,7 @@ func kubernetesLibrary() []cel.EnvOption {
 	opts = append(opts, regexLibrary()...)
 	opts = append(opts, urlLibrary()...)
 	opts = append(opts, quantityLibrary()...)
+	opts = append(opts, semverLibrary()...)
 	opts = append(opts, formatLibrary()...)
 	return opts
 }
