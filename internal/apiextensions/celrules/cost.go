@@ -87,7 +87,7 @@ func minSerializedSize(s *structuralschema.Structural) int64 {
 		}
 		return size
 	case "string":
-		switch schemaFormat(s) {
+		switch format(s) {
 		case "duration":
 			return minDurationSizeJSON
 		case "date":
@@ -102,12 +102,6 @@ func minSerializedSize(s *structuralschema.Structural) int64 {
 	return minNumberSize
 }
 
-func schemaFormat(s *structuralschema.Structural) string {
-	if s.ValueValidation == nil {
-		return ""
-	}
-	return s.ValueValidation.Format
-}
 
 // maxElements is the largest size() a value of s may have: characters of
 // a string, items of a list, entries of a map (0 for other values).
@@ -141,7 +135,7 @@ func maxElements(s *structuralschema.Structural) uint64 {
 		// A key with its quotes and colon, a comma and the least value.
 		return (maxRequestSizeBytes - 2) / uint64(minSerializedSize(s.AdditionalProperties.Structural)+6)
 	case "string":
-		switch schemaFormat(s) {
+		switch format(s) {
 		case "byte":
 			if vv.MaxLength != nil {
 				return nonNegative(*vv.MaxLength)
