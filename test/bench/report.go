@@ -201,7 +201,7 @@ func (r *report) markdown() string {
 	r.memoryMarkdown(p)
 
 	p("## etcd calls made by the API server\n\n")
-	p("From the server's `etcd_request_duration_seconds` metric, scraped around each phase (the scrapes themselves are not counted). `create` is the create transaction; the `get` during creates is the namespace-exists check (a linearizable read per create); `update` is the whole read-modify-write (a Get and a Txn); the `list` during the watch phase is the `limit=1` list that fetched the current resource version. Lists served from the watch cache make no recorded etcd call (a consistent list's revision read, a count-only `Get`, is not in this metric), so their phases have no rows.\n\n")
+	p("From the server's `etcd_request_duration_seconds` metric, scraped around each phase (the scrapes themselves are not counted). `create` is the create transaction (the namespace is read from the watch cache); `update` is the whole read-modify-write (a Txn, after a Get when the cached version was stale); a few `update`s in phases that write nothing are the control plane's lease renewals. Gets and lists served from the watch cache make no recorded etcd call (a consistent list's revision read, a count-only `Get`, is not in this metric), so their phases have no rows.\n\n")
 	p("| Phase | API calls | etcd op | etcd calls | per API call | mean ms |\n|---|---:|---|---:|---:|---:|\n")
 	for _, ph := range r.serverEtcd {
 		for _, op := range ph.sortedOps() {
