@@ -712,7 +712,8 @@ properties:
 			t.Errorf("%s: errors:\n%s\nwant:\n%s", tc.obj, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 		}
 	}
-	// Literal lists still compare in order, and element access works.
+	// Against a literal list too, a set compares as a set (as upstream's),
+	// and element access works.
 	v, errs = Compile(structural(t, `
 type: object
 properties:
@@ -720,12 +721,48 @@ properties:
     type: array
     x-kubernetes-list-type: set
     items: {type: string}
-    x-kubernetes-validations: [{rule: "self[0] == 'a' && self.size() == 2 && 'b' in self && self + ['c'] == ['a', 'b', 'c'] && self.exists(x, x == 'b')"}]
+    x-kubernetes-validations: [{rule: "self[0] == 'a' && self.size() == 2 && 'b' in self && self + ['c'] == ['c', 'b', 'a'] && self != ['a'] && self.exists(x, x == 'b')"}]
 `), nil, AllCostLimits)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	if got := v.Validate(context.Background(), object(t, `{set: [a, b]}`), nil); len(got) > 0 {
 		t.Errorf("set operations: %v", got)
+	}
+}
+
+// + on set and map lists has upstream's semantics: a set keeps each
+// element once, a map list merges by key.
+func TestSetAndMapListAdd(t *testing.T) {
+	v, errs := Compile(structural(t, `
+type: object
+properties:
+  set:
+    type: array
+    maxItems: 16
+    x-kubernetes-list-type: set
+    items: {type: string, maxLength: 16}
+    x-kubernetes-validations: [{rule: "(self + ['b', 'c']).size() == 3 && (self + ['b', 'c'])[2] == 'c' && (self + ['b', 'c']) == ['c', 'b', 'a']"}]
+  map:
+    type: array
+    maxItems: 16
+    x-kubernetes-list-type: map
+    x-kubernetes-list-map-keys: [name]
+    items:
+      type: object
+      required: [name]
+      properties:
+        name: {type: string, maxLength: 16}
+        value: {type: integer}
+    x-kubernetes-validations:
+      - rule: "(oldSelf + self).size() == 3 && (oldSelf + self)[0].value == 1 && (oldSelf + self)[1].value == 5 && (oldSelf + self)[2].name == 'z'"
+`), nil, AllCostLimits)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	old := object(t, `{set: [a], map: [{name: x, value: 1}, {name: y, value: 2}]}`)
+	obj := object(t, `{set: [a, b], map: [{name: y, value: 5}, {name: z, value: 3}]}`)
+	if got := v.Validate(context.Background(), obj, old); len(got) > 0 {
+		t.Errorf("set and map list +: %v", got)
 	}
 }

@@ -275,16 +275,7 @@ func newUnorderedList(items []interface{}, isMap bool, keys []string) *unordered
 	l := &unorderedList{Lister: types.DefaultTypeAdapter.NativeToValue(items).(traits.Lister), items: items, isMap: isMap, keys: keys}
 	l.canons = make([]string, len(items))
 	for i, it := range items {
-		if isMap {
-			m, _ := it.(map[string]interface{})
-			kv := make([]interface{}, len(keys))
-			for j, k := range keys {
-				kv[j] = m[k]
-			}
-			l.canons[i] = canonical(kv)
-		} else {
-			l.canons[i] = canonical(it)
-		}
+		l.canons[i] = l.canonOf(it)
 	}
 	return l
 }
@@ -322,11 +313,87 @@ func jsonable(v interface{}) interface{} {
 	return v
 }
 
-// Equal implements ref.Val.
+// Add implements traits.Adder with upstream's semantics for these lists:
+// a set keeps each element once (the right side's new elements follow the
+// left's), and a map list merges by key (a right element takes the place
+// of the left one with the same keys; new keys are appended).
+func (l *unorderedList) Add(other ref.Val) ref.Val {
+	right, ok := other.(traits.Lister)
+	if !ok {
+		return types.MaybeNoSuchOverloadErr(other)
+	}
+	items := append([]interface{}(nil), l.items...)
+	at := make(map[string]int, len(items))
+	for i, c := range l.canons {
+		if _, seen := at[c]; !seen {
+			at[c] = i
+		}
+	}
+	for it := right.Iterator(); it.HasNext() == types.True; {
+		item := nativeOf(it.Next())
+		c := l.canonOf(item)
+		if i, seen := at[c]; seen {
+			if l.isMap {
+				items[i] = item
+			}
+			continue
+		}
+		at[c] = len(items)
+		items = append(items, item)
+	}
+	return newUnorderedList(items, l.isMap, l.keys)
+}
+
+// canonOf is the comparable form of an item: the item of a set, the keys
+// of a map list's item.
+func (l *unorderedList) canonOf(item interface{}) string {
+	if !l.isMap {
+		return canonical(item)
+	}
+	m, _ := item.(map[string]interface{})
+	kv := make([]interface{}, len(l.keys))
+	for j, k := range l.keys {
+		kv[j] = m[k]
+	}
+	return canonical(kv)
+}
+
+// nativeOf is the Go value of a CEL value as this package holds values:
+// maps with string keys and slices, recursively.
+func nativeOf(v ref.Val) interface{} {
+	switch x := v.Value().(type) {
+	case map[ref.Val]ref.Val:
+		out := make(map[string]interface{}, len(x))
+		for k, e := range x {
+			if ks, ok := k.Value().(string); ok {
+				out[ks] = nativeOf(e)
+			}
+		}
+		return out
+	case []ref.Val:
+		out := make([]interface{}, len(x))
+		for i, e := range x {
+			out[i] = nativeOf(e)
+		}
+		return out
+	}
+	return v.Value()
+}
+
+// Equal implements ref.Val: against any list, as upstream's, a set
+// compares as a set and a map list by keys.
 func (l *unorderedList) Equal(other ref.Val) ref.Val {
 	o, ok := other.(*unorderedList)
 	if !ok || o.isMap != l.isMap {
-		return l.Lister.Equal(other)
+		right, ok := other.(traits.Lister)
+		if !ok {
+			return types.MaybeNoSuchOverloadErr(other)
+		}
+		var items []interface{}
+		for it := right.Iterator(); it.HasNext() == types.True; {
+			items = append(items, nativeOf(it.Next()))
+		}
+		o = newUnorderedList(items, l.isMap, l.keys)
 	}
 	if len(o.items) != len(l.items) {
 		return types.False
