@@ -102,7 +102,6 @@ func minSerializedSize(s *structuralschema.Structural) int64 {
 	return minNumberSize
 }
 
-
 // maxElements is the largest size() a value of s may have: characters of
 // a string, items of a list, entries of a map (0 for other values).
 func maxElements(s *structuralschema.Structural) uint64 {
