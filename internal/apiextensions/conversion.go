@@ -193,27 +193,26 @@ func (w *webhookConverter) call(objs []*unstructured.Unstructured, apiVersion st
 	if w.reviewVersion == "" {
 		return nil, fmt.Errorf("conversion webhook for %v failed: no supported conversion review versions", gvk)
 	}
+	want, err := schema.ParseGroupVersion(apiVersion)
+	if err != nil {
+		return nil, err
+	}
 	began := time.Now()
-	to, _ := schema.ParseGroupVersion(apiVersion)
-	out, failure, err := w.checked(objs, apiVersion)
-	w.metrics.observe(w.crdName, gvk.Version, to.Version, began, failure)
+	out, failure, err := w.checked(objs, want)
+	w.metrics.observe(w.crdName, gvk.Version, want.Version, began, failure)
 	return out, err
 }
 
 // checked is call without the metrics; failure is the metrics' failure
 // type of an error.
-func (w *webhookConverter) checked(objs []*unstructured.Unstructured, apiVersion string) (_ []*unstructured.Unstructured, failure string, _ error) {
+func (w *webhookConverter) checked(objs []*unstructured.Unstructured, want schema.GroupVersion) (_ []*unstructured.Unstructured, failure string, _ error) {
 	gvk := objs[0].GroupVersionKind()
-	resp, failure, err := w.send(objs, apiVersion)
+	resp, failure, err := w.send(objs, want.String())
 	if err != nil {
 		return nil, failure, fmt.Errorf("conversion webhook for %v failed: %v", gvk, err)
 	}
 	if len(resp) != len(objs) {
 		return nil, webhookPartialResponseFailure, fmt.Errorf("conversion webhook for %v returned %d objects, expected %d", gvk, len(resp), len(objs))
-	}
-	want, err := schema.ParseGroupVersion(apiVersion)
-	if err != nil {
-		return nil, webhookCallFailure, err
 	}
 	out := make([]*unstructured.Unstructured, len(objs))
 	for i, raw := range resp {

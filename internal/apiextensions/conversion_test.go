@@ -2,19 +2,10 @@ package apiextensions
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -23,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
+	"skiff/internal/pki"
 	"skiff/internal/registry"
 )
 
@@ -353,21 +348,23 @@ func TestWebhookConvertTimeout(t *testing.T) {
 	}
 }
 
-// selfSignedFor returns a TLS certificate for dnsName and its PEM.
-func selfSignedFor(t *testing.T, dnsName string) (tls.Certificate, []byte) {
+// servingFor returns a certificate for dnsName from a new CA, and the CA's
+// PEM (the caBundle that trusts it).
+func servingFor(t *testing.T, dnsName string) (tls.Certificate, []byte) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := pki.LoadOrCreateCA(t.TempDir(), "conversion-test-ca")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: dnsName}, DNSNames: []string{dnsName},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	kp, err := ca.IssueServing(dnsName, []string{dnsName}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	cert, err := kp.TLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, ca.CertPEM
 }
 
 func TestWebhookConvertService(t *testing.T) {
@@ -377,7 +374,7 @@ func TestWebhookConvertService(t *testing.T) {
 		path.Store(r.URL.Path)
 		cw.handle(w, r)
 	}))
-	cert, caPEM := selfSignedFor(t, "conv.hooks.svc")
+	cert, caPEM := servingFor(t, "conv.hooks.svc")
 	cw.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	cw.StartTLS()
 	t.Cleanup(cw.Close)

@@ -57,7 +57,7 @@ func (r *eventRing) dropBefore(t time.Time, keep int) (dropped int64, ok bool) {
 	return dropped, ok
 }
 
-// at returns the i-th event, 0 being the oldest.
+// event returns the i-th event, 0 being the oldest.
 func (r *eventRing) event(i int) *Event { return &r.buf[(r.start+i)%len(r.buf)] }
 
 // after returns the index of the first event newer than rev (n if none).

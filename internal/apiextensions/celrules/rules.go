@@ -3,8 +3,10 @@ package celrules
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -118,19 +120,14 @@ func (c *compiler) compile(s *structuralschema.Structural, p *field.Path, typeNa
 	n := &node{schema: s}
 	keep := false
 	childCard := timesCardinality(card, cardinalityFactor(s))
+	est := ruleEstimate{size: &sizeEstimator{root: s, resourceRoot: embedded || s.XEmbeddedResource}, card: card}
 	for i := range s.XValidations {
-		est := ruleEstimate{size: &sizeEstimator{root: s, resourceRoot: embedded || s.XEmbeddedResource}, card: card}
 		if r := c.compileRule(s, c.types.typeOf(s, typeName, embedded), s.XValidations[i], p.Child("x-kubernetes-validations").Index(i), uncorrelatable, est); r != nil {
 			n.rules = append(n.rules, r)
 		}
 		keep = true
 	}
-	names := make([]string, 0, len(s.Properties))
-	for k := range s.Properties {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
+	for _, k := range slices.Sorted(maps.Keys(s.Properties)) {
 		prop := s.Properties[k]
 		if child := c.compile(&prop, p.Child("properties").Key(k), typeName+"."+k, false, uncorrelatable, childCard); child != nil {
 			if n.props == nil {
