@@ -28,16 +28,16 @@ run: deps build
 test: deps build lint unit fuzz integration e2e
 
 unit:
-	$(GO) test -race -count=1 ./internal/... ./cmd/...
+	GO=$(GO) ./hack/gotest.sh -race -count=1 ./internal/... ./cmd/...
 
 fuzz:
 	./hack/fuzz.sh 10s
 
 integration: build
-	SKIFF_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 20m ./test/integration/...
+	SKIFF_BIN=$(CURDIR)/$(BIN) GO=$(GO) ./hack/gotest.sh -race -count=1 -timeout 20m ./test/integration/...
 
 e2e: build
-	SKIFF_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 15m ./test/e2e/...
+	SKIFF_BIN=$(CURDIR)/$(BIN) GO=$(GO) ./hack/gotest.sh -race -count=1 -timeout 15m ./test/e2e/...
 
 bench: build
 	$(GO) run ./test/bench -out docs/benchmarks.md
